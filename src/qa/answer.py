@@ -1,0 +1,173 @@
+"""Extractive answers: pick the supporting sentences of the retrieved passages, cite them, or abstain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.embedding import Embedder, Vectors
+from qa.records import Answer, Citation, SearchHit
+from qa.search import Candidate, coverage, query_terms, stem
+from qa.sentences import sentence_spans
+
+NOT_FOUND = "Not found in the articles."
+SECOND_SENTENCE = 0.9  # a runner-up joins the answer when it scores at least this share of the best
+
+# What kind of thing a question asks for, and how to see it in a sentence.
+_YEAR_OR_DATE = re.compile(
+    r"\b(?:1[5-9]\d\d|20\d\d|January|February|March|April|May|June|July|August|September|October|November"
+    r"|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|century|decade)\b"
+)
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
+_EXPECTS = (
+    (re.compile(r"^\s*(?:when|what (?:year|date|day|month|time|century))\b", re.I), _YEAR_OR_DATE),
+    (re.compile(r"\bhow (?:many|much|large|big|long|old|far|high|tall)\b|\bwhat (?:percentage|number|amount)", re.I), _NUMBER),
+    (re.compile(r"^\s*(?:who|whom|whose|which (?:country|countries|city|company|person|people))\b", re.I), _NAME),
+    (re.compile(r"^\s*where\b", re.I), _NAME),
+)
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence of a candidate passage, as article offsets, with its support score."""
+
+    candidate: int
+    article_id: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """How the parts of a sentence's support score are weighed."""
+
+    similarity: float = 1.0
+    overlap: float = 0.35
+    expected_type: float = 0.1
+    passage: float = 0.2
+
+
+def score_sentences(
+    question: str,
+    question_vector: Vectors,
+    candidates: Sequence[Candidate],
+    embedder: Embedder,
+    weights: SentenceWeights = SentenceWeights(),
+) -> list[list[ScoredSentence]]:
+    """Each candidate's sentences, scored by meaning, shared words, expected answer type and passage relevance."""
+    spans = [_passage_sentences(c) for c in candidates]
+    texts = [_in_context(c, ss, i) for c, ss in zip(candidates, spans, strict=True) for i in range(len(ss))]
+    vectors = embedder.encode_cached(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+    similarities = vectors @ question_vector.reshape(-1) if texts else np.zeros(0)
+    terms = {stem(t) for t in query_terms(question)}
+    expects = next((pattern for asks, pattern in _EXPECTS if asks.search(question)), None)
+    scored: list[list[ScoredSentence]] = []
+    row = 0
+    for rank, (candidate, sentence_spans_) in enumerate(zip(candidates, spans, strict=True)):
+        sentences = []
+        for start, end in sentence_spans_:
+            text = texts[row]
+            overlap = coverage(terms, text)
+            typed = 1.0 if expects is not None and expects.search(text) else 0.0
+            score = (
+                weights.similarity * float(similarities[row])
+                + weights.overlap * overlap
+                + weights.expected_type * typed
+                + weights.passage * candidate.similarity
+            )
+            sentences.append(ScoredSentence(rank, candidate.passage.article_id, start, end, score))
+            row += 1
+        scored.append(sentences)
+    return scored
+
+
+def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]]) -> list[SearchHit]:
+    """Search results, each highlighting its passage's best supporting sentence."""
+    hits = []
+    for candidate, scored in zip(candidates, sentences, strict=True):
+        best = max(scored, key=lambda s: s.score, default=None)
+        p = candidate.passage
+        hits.append(
+            SearchHit(
+                article_id=p.article_id,
+                title=p.title,
+                url=p.url,
+                published=p.published,
+                passage=p.text,
+                start=p.start,
+                end=p.end,
+                highlight=(best.start, best.end) if best else (p.start, p.end),
+                score=round(candidate.similarity, 4),
+            )
+        )
+    return hits
+
+
+def compose(
+    question: str, candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]], min_score: float
+) -> Answer:
+    """The answer: the best supporting sentence(s) with [n] markers, or a plain abstention."""
+    relevant = [i for i, c in enumerate(candidates) if c.relevance >= min_score]
+    if not relevant:
+        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
+    hits = hits_for([candidates[i] for i in relevant], [sentences[i] for i in relevant])
+    citations = [Citation(n=n, **hit.model_dump()) for n, hit in enumerate(hits, start=1)]
+    ranked = sorted(
+        ((s, n) for n, i in enumerate(relevant, start=1) for s in sentences[i]), key=lambda sn: sn[0].score, reverse=True
+    )
+    if not ranked:
+        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
+    best, best_n = ranked[0]
+    chosen = [(best, best_n)]
+    for sentence, n in ranked[1:3]:
+        # A second sentence only when it supports the answer nearly as well and says something new.
+        if sentence.score >= SECOND_SENTENCE * best.score and not _overlaps(sentence, best):
+            chosen.append((sentence, n))
+            break
+    answer = " ".join(f"{_sentence_text(candidates, s)} [{n}]" for s, n in chosen)
+    if len(chosen) == 2 and chosen[0][1] == chosen[1][1]:
+        # Two sentences of one passage: highlight both when they are neighbours.
+        first, second = sorted((s for s, _ in chosen), key=lambda s: s.start)
+        passage = candidates[first.candidate].passage
+        if not passage.text[first.end - passage.start : second.start - passage.start].strip():
+            cited = citations[chosen[0][1] - 1]
+            citations[chosen[0][1] - 1] = cited.model_copy(update={"highlight": (first.start, second.end)})
+    return Answer(question=question, answer=answer, abstained=False, citations=citations)
+
+
+_PRONOUN = re.compile(r"\b(?:it|its|they|their|them|he|his|she|her|this|these)\b", re.IGNORECASE)
+_SUBJECT = re.compile(r"^(?:The\s+|A\s+|An\s+)?((?:[A-Z][\w’'.-]*\s+){0,4}[A-Z][\w’'.-]*)\s+[a-z]")
+
+
+def _in_context(candidate: Candidate, spans: Sequence[tuple[int, int]], i: int) -> str:
+    """A sentence, prefixed by the previous sentence's subject when it refers back with a pronoun.
+
+    "Just this week it welcomed India" says nothing about the SCO on its own; "SCO: Just this week it
+    welcomed India" does, which is what both the embedding and the word overlap need.
+    """
+    p = candidate.passage
+    text = p.text[spans[i][0] - p.start : spans[i][1] - p.start]
+    if i == 0 or not _PRONOUN.search(text):
+        return text
+    previous = p.text[spans[i - 1][0] - p.start : spans[i - 1][1] - p.start]
+    subject = _SUBJECT.match(previous)
+    return f"{subject.group(1)}: {text}" if subject else text
+
+
+def _passage_sentences(candidate: Candidate) -> list[tuple[int, int]]:
+    p = candidate.passage
+    return [(p.start + s, p.start + e) for s, e in sentence_spans(p.text)]
+
+
+def _sentence_text(candidates: Sequence[Candidate], sentence: ScoredSentence) -> str:
+    p = candidates[sentence.candidate].passage
+    return p.text[sentence.start - p.start : sentence.end - p.start]
+
+
+def _overlaps(a: ScoredSentence, b: ScoredSentence) -> bool:
+    return a.article_id == b.article_id and a.start < b.end and b.start < a.end

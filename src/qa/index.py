@@ -1,0 +1,293 @@
+"""An index on disk: SQLite as the record of truth, FAISS as its in-memory search structure.
+
+Every passage insert or delete is logged (by SQLite triggers, in the same transaction). FAISS checkpoints
+(`vectors-<seq>.faiss`) are written atomically; a reader loads the newest and replays the log after it, so a
+crash at any moment leaves either the old or the new state, and any process sees another's writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunking import ChunkingPolicy, passages_for
+from qa.embedding import Embedder, load_embedder
+from qa.errors import IndexMismatch
+from qa.locking import WriterLock
+from qa.records import Article, Passage
+from qa.settings import Settings
+from qa.store import FORMAT_VERSION, LogEntry, Store
+from qa.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+"""Called with the number of articles just finished."""
+
+CHECKPOINT_EVERY = 5_000  # log entries after which a writer writes a fresh FAISS checkpoint
+_CHECKPOINT = re.compile(r"^vectors-(\d+)\.faiss$")
+
+
+def text_hash(text: str) -> str:
+    """Key of a passage's text in the embedding store."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Index:
+    """The articles, passages and vectors in one folder, with one writer at a time and any number of readers."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, *, rebuilding: bool = False) -> None:
+        self.settings = settings
+        self.folder = settings.index_dir
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.folder / "qa.sqlite3")
+        self.policy = ChunkingPolicy(settings.chunk_tokens, settings.chunk_overlap)
+        self.writer = WriterLock(self.folder / "writer.lock", settings.writer_timeout)
+        self._embedder = embedder
+        self._vectors: VectorIndex | None = None
+        self._seq = -1
+        self._refresh_lock = threading.Lock()
+        self._check_meta(rebuilding)
+
+    # -- what the index was built with ---------------------------------------------------------------
+    def _check_meta(self, rebuilding: bool) -> None:
+        meta = self.store.meta()
+        if not meta:
+            return
+        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+            raise IndexMismatch(
+                f"the index in {self.folder} has format {meta['format_version']}, newer than this qa"
+                f" ({FORMAT_VERSION}); upgrade qa"
+            )
+        wanted = self._embedder.name if self._embedder else self.settings.model
+        if meta.get("model") != wanted and not rebuilding:
+            raise IndexMismatch(
+                f"the index in {self.folder} was built with model {meta.get('model')!r}, not {wanted!r}:"
+                f" set QA_MODEL={meta.get('model')} or run `qa rebuild` to re-embed with {wanted!r}"
+            )
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """Model, dimension, chunking and format the index was built with."""
+        return self.store.meta()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use."""
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.model)
+        return self._embedder
+
+    def _record_meta(self, db: sqlite3.Connection) -> None:
+        values = {
+            "format_version": str(FORMAT_VERSION),
+            "model": self.embedder.name,
+            "dimension": str(self.embedder.dimension),
+            "chunking": self.policy.describe(),
+            "chunk_tokens": str(self.policy.max_tokens),
+            "chunk_overlap": str(self.policy.overlap),
+        }
+        self.store.set_meta(values, db)
+
+    def _write_manifest(self) -> None:
+        """index.json: a readable copy of the recorded settings."""
+        manifest = self.folder / "index.json"
+        tmp = manifest.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.store.meta(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(manifest)
+
+    def _check_chunking(self) -> None:
+        recorded = self.store.meta().get("chunking")
+        if recorded and recorded != self.policy.describe():
+            raise IndexMismatch(
+                f"the index was chunked as {recorded!r}, the settings ask for {self.policy.describe()!r}:"
+                " run `qa rebuild` to re-chunk it"
+            )
+
+    # -- writing ------------------------------------------------------------------------------------
+    def upsert(self, articles: Iterable[Article], progress: Progress | None = None, batch: int = 32) -> dict[str, str]:
+        """Add new articles and replace changed ones; returns each id's status (added/updated/unchanged)."""
+        statuses: dict[str, str] = {}
+        with self.writer.hold():
+            self._check_chunking()
+            known = self.store.content_hashes()
+            pending: list[Article] = []
+            for article in articles:
+                if known.get(article.id) == article.content_hash():
+                    statuses[article.id] = "unchanged"
+                    if progress:
+                        progress(1)
+                    continue
+                statuses[article.id] = "updated" if article.id in known else "added"
+                known[article.id] = article.content_hash()
+                pending = [a for a in pending if a.id != article.id] + [article]
+                if len(pending) >= batch:
+                    self._write_batch(pending, progress)
+                    pending = []
+            if pending:
+                self._write_batch(pending, progress)
+            self._maybe_checkpoint()
+        return statuses
+
+    def _write_batch(self, articles: Sequence[Article], progress: Progress | None) -> None:
+        chunked = [(a, passages_for(a, self.policy, self.embedder.count_tokens)) for a in articles]
+        hashes = {id(a): [text_hash(p.text) for p in ps] for a, ps in chunked}
+        self._embed_missing({h: p.text for a, ps in chunked for p, h in zip(ps, hashes[id(a)], strict=True)})
+        with self.store.transaction() as db:
+            if not self.store.meta():
+                self._record_meta(db)
+            for article, passages in chunked:
+                self.store.save_article(db, article, passages, hashes[id(article)])
+        if not (self.folder / "index.json").exists():
+            self._write_manifest()
+        if progress:
+            progress(len(articles))
+
+    def _embed_missing(self, texts_by_hash: dict[str, str]) -> None:
+        """Embed and store the passage texts this model has not embedded yet."""
+        missing = sorted(self.store.missing_embeddings(self.embedder.name, texts_by_hash))
+        if missing:
+            vectors = self.embedder.encode([texts_by_hash[h] for h in missing])
+            with self.store.transaction() as db:
+                self.store.save_embeddings(db, self.embedder.name, missing, vectors)
+
+    def delete(self, article_id: str) -> bool:
+        """Remove an article; False when there was none with this id."""
+        with self.writer.hold(), self.store.transaction() as db:
+            return self.store.delete_article(db, article_id)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Re-chunk and re-embed what the settings changed, then write a fresh checkpoint; returns vectors."""
+        with self.writer.hold():
+            meta = self.store.meta()
+            if meta.get("chunking") != self.policy.describe():
+                for article in list(self.store.articles()):
+                    passages = passages_for(article, self.policy, self.embedder.count_tokens)
+                    self._replace_passages(article, passages)
+                    if progress:
+                        progress(1)
+            else:
+                self._embed_missing(self._stored_texts())
+            with self.store.transaction() as db:
+                self._record_meta(db)
+                self.store.forget_unused_embeddings(db, self.embedder.name)
+            self._write_manifest()
+            vectors, seq = self._from_stored_vectors()
+            self._save_checkpoint(vectors, seq)
+            with self._refresh_lock:
+                self._vectors, self._seq = vectors, seq
+            return len(vectors)
+
+    def _replace_passages(self, article: Article, passages: list[Passage]) -> None:
+        hashes = [text_hash(p.text) for p in passages]
+        self._embed_missing(dict(zip(hashes, (p.text for p in passages), strict=True)))
+        with self.store.transaction() as db:
+            self.store.save_article(db, article, passages, hashes)
+
+    def _stored_texts(self) -> dict[str, str]:
+        rows = self.store.connection().execute("SELECT text_hash, text FROM passages")
+        return dict(rows.fetchall())
+
+    # -- the in-memory FAISS index ------------------------------------------------------------------
+    def vectors(self) -> VectorIndex:
+        """The FAISS index, brought up to date with every committed write (from any process)."""
+        current = self._vectors
+        if current is not None and self.store.version() == self._seq:
+            return current
+        with self._refresh_lock, self.store.transaction(write=False):
+            version = self.store.version()
+            if self._vectors is not None and version == self._seq:
+                return self._vectors
+            changes = self.store.changes_since(self._seq) if self._vectors is not None else None
+            if self._vectors is not None and changes is not None:
+                self._apply(self._vectors, changes)
+            else:
+                self._vectors = self._load(version)
+            self._seq = version
+            return self._vectors
+
+    def _apply(self, vectors: VectorIndex, changes: Sequence[LogEntry]) -> None:
+        # Passage ids are never reused, so a passage's history is at most one add then one delete.
+        removed = {c.passage_id for c in changes if c.op == "del"}
+        added = [c.passage_id for c in changes if c.op == "add" and c.passage_id not in removed]
+        vectors.remove(sorted(removed))
+        ids, matrix = self.store.vectors(self._model_name(), vectors.dimension, added)
+        vectors.add(ids, matrix)
+
+    def _model_name(self) -> str:
+        return self.store.meta().get("model") or self.embedder.name
+
+    def _dimension(self) -> int:
+        recorded = self.store.meta().get("dimension")
+        return int(recorded) if recorded else self.embedder.dimension
+
+    def _load(self, version: int) -> VectorIndex:
+        """The newest readable checkpoint plus the log after it, or every stored vector."""
+        dimension = self._dimension()
+        for seq, path in self._checkpoints():
+            if seq > version:
+                continue
+            try:
+                vectors = VectorIndex.load(path, dimension)
+            except ValueError as e:
+                log.warning("%s; rebuilding the FAISS index from the stored vectors", e)
+                break
+            changes = self.store.changes_since(seq)
+            if changes is None:
+                break
+            self._apply(vectors, changes)
+            if len(vectors) == self.store.counts()[1]:
+                return vectors
+            log.warning("checkpoint %s does not match the stored passages; rebuilding from stored vectors", path.name)
+            break
+        return self._from_stored_vectors()[0]
+
+    def _from_stored_vectors(self) -> tuple[VectorIndex, int]:
+        vectors = VectorIndex(self._dimension())
+        with self.store.transaction(write=False):
+            seq = self.store.version()
+            ids, matrix = self.store.vectors(self._model_name(), vectors.dimension)
+        vectors.add(ids, matrix)
+        return vectors, seq
+
+    def _checkpoints(self) -> list[tuple[int, Path]]:
+        found = []
+        for path in self.folder.iterdir():
+            if match := _CHECKPOINT.match(path.name):
+                found.append((int(match.group(1)), path))
+        return sorted(found, reverse=True)
+
+    def _maybe_checkpoint(self) -> None:
+        newest = max((seq for seq, _ in self._checkpoints()), default=0)
+        if self.store.version() - newest >= CHECKPOINT_EVERY or (newest == 0 and self.store.version() > 0):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Write the current FAISS index to disk and trim the log it makes redundant."""
+        with self.writer.hold():
+            vectors = self.vectors()
+            self._save_checkpoint(vectors, self._seq)
+
+    def _save_checkpoint(self, vectors: VectorIndex, seq: int) -> None:
+        path = self.folder / f"vectors-{seq}.faiss"
+        vectors.save(path)
+        for old_seq, old in self._checkpoints():
+            if old_seq != seq:
+                old.unlink(missing_ok=True)
+        with self.store.transaction() as db:
+            self.store.trim_log(db, seq)
+
+    def consistent(self) -> bool:
+        """True when SQLite is intact and FAISS holds exactly the stored passages."""
+        with self.store.transaction(write=False):
+            rows = self.store.connection().execute("SELECT id FROM passages").fetchall()
+            expected = np.array(sorted(r[0] for r in rows), dtype=np.int64)
+        return self.store.integrity_ok() and np.array_equal(np.sort(self.vectors().ids()), expected)

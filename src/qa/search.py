@@ -1,0 +1,88 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (SQLite FTS5 BM25) legs, fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa.embedding import Vectors
+from qa.index import Index
+from qa.store import PassageRow
+
+RRF_K = 60
+COVERAGE_WEIGHT = 0.25
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves""".split()
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A retrieved passage with its cosine similarity to the query and its fused rank score."""
+
+    passage: PassageRow
+    similarity: float
+    fused: float
+    coverage: float = 0.0
+
+    @property
+    def relevance(self) -> float:
+        """What abstention thresholds: cosine similarity plus a bonus for the query's words found here."""
+        return self.similarity + COVERAGE_WEIGHT * self.coverage
+
+
+def query_terms(text: str) -> list[str]:
+    """The content words of a query, lower-cased, in order, without repeats."""
+    words = re.findall(r"\w+", text.lower())
+    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())))
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 MATCH expression: every term quoted, so no user text is read as syntax."""
+    terms = query_terms(text)
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+def retrieve(index: Index, query: str, query_vector: Vectors, k: int, depth: int = 50) -> list[Candidate]:
+    """The k best passages by reciprocal-rank fusion of the dense and lexical rankings."""
+    vectors = index.vectors()
+    depth = max(depth, k)
+    dense = vectors.search(query_vector, depth)
+    match = fts_query(query)
+    lexical = index.store.lexical(match, depth) if match else []
+    fused: dict[int, float] = {}
+    for ranking in ([i for i, _ in dense], [i for i, _ in lexical]):
+        for rank, passage_id in enumerate(ranking):
+            fused[passage_id] = fused.get(passage_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    order = sorted(fused, key=lambda i: fused[i], reverse=True)[: k * 2]
+    rows = index.store.passages(order)  # drops passages deleted since the search began
+    similarity = dict(dense)
+    lexical_only = [i for i in order if i not in similarity and i in rows]
+    similarity.update(vectors.similarity(query_vector, lexical_only))
+    terms = {stem(t) for t in query_terms(query)}
+    return [
+        Candidate(rows[i], similarity.get(i, 0.0), fused[i], coverage(terms, rows[i].text))
+        for i in order
+        if i in rows
+    ][:k]
+
+
+def stem(word: str) -> str:
+    """A light suffix strip, enough to match "joined" with "join" and "reserves" with "reserve"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def coverage(terms: set[str], text: str) -> float:
+    """Share of the (stemmed) query terms that occur in a text."""
+    if not terms:
+        return 0.0
+    words = {stem(w) for w in re.findall(r"\w+", text.lower())}
+    return len(terms & words) / len(terms)

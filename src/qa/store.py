@@ -1,0 +1,327 @@
+"""SQLite persistence: articles, passages, stored vectors, the lexical (FTS5) index and the change log."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from qa.embedding import Vectors
+from qa.records import Article, ArticleSummary, Passage
+
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    url TEXT,
+    published TEXT,
+    author TEXT,
+    source TEXT,
+    content_hash TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id TEXT NOT NULL REFERENCES articles(id),
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_by_article ON passages(article_id, ordinal);
+CREATE INDEX IF NOT EXISTS passages_by_hash ON passages(text_hash);
+-- One vector per distinct passage text and model: syndicated copies and re-chunked text are embedded once.
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, text_hash)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    text, content='passages', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+-- Every passage insert and delete, in order: readers replay it onto their in-memory FAISS index.
+CREATE TABLE IF NOT EXISTS vector_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    passage_id INTEGER NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+);
+CREATE TRIGGER IF NOT EXISTS passages_added AFTER INSERT ON passages BEGIN
+    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO vector_log(passage_id, op) VALUES (new.id, 'add');
+END;
+CREATE TRIGGER IF NOT EXISTS passages_removed AFTER DELETE ON passages BEGIN
+    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO vector_log(passage_id, op) VALUES (old.id, 'del');
+END;
+"""
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    """A stored passage with the article fields a citation needs."""
+
+    id: int
+    article_id: str
+    title: str
+    url: str | None
+    published: str | None
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One change to the set of passages."""
+
+    seq: int
+    passage_id: int
+    op: str
+
+
+class Store:
+    """The SQLite database of an index; one connection per thread, WAL so readers never wait on writers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.connection().executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction: IMMEDIATE for writers, a consistent snapshot for readers; reads nest inside."""
+        db = self.connection()
+        if db.in_transaction and not write:
+            yield db
+            return
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- metadata -----------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        """The index's recorded settings (model, dimension, chunking, format)."""
+        return dict(self.connection().execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, values: dict[str, str], db: sqlite3.Connection | None = None) -> None:
+        """Record settings, inside the caller's transaction when given."""
+        (db or self.connection()).executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            list(values.items()),
+        )
+
+    # -- articles -----------------------------------------------------------------------------------
+    def content_hashes(self) -> dict[str, str]:
+        """Every article id with the hash of what was indexed."""
+        return dict(self.connection().execute("SELECT id, content_hash FROM articles").fetchall())
+
+    def save_article(self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage], hashes: Sequence[str]) -> None:
+        """Insert or replace an article and its passages inside a write transaction."""
+        self._delete_passages(db, article.id)
+        db.execute(
+            "INSERT INTO articles(id, title, text, url, published, author, source, content_hash, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title,"
+            " text = excluded.text, url = excluded.url, published = excluded.published,"
+            " author = excluded.author, source = excluded.source, content_hash = excluded.content_hash,"
+            " updated_at = excluded.updated_at",
+            (
+                article.id,
+                article.title,
+                article.text,
+                article.url,
+                article.published,
+                article.author,
+                article.source,
+                article.content_hash(),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
+        db.executemany(
+            "INSERT INTO passages(article_id, ordinal, start, end, text, text_hash) VALUES (?, ?, ?, ?, ?, ?)",
+            [(p.article_id, p.ordinal, p.start, p.end, p.text, h) for p, h in zip(passages, hashes, strict=True)],
+        )
+
+    def delete_article(self, db: sqlite3.Connection, article_id: str) -> bool:
+        """Remove an article and its passages inside a write transaction; False if it was not there."""
+        self._delete_passages(db, article_id)
+        return db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount > 0
+
+    def _delete_passages(self, db: sqlite3.Connection, article_id: str) -> None:
+        db.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+
+    def article(self, article_id: str) -> Article | None:
+        """One article with its text, or None."""
+        row = self.connection().execute(
+            "SELECT id, title, text, url, published, author, source FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "title", "text", "url", "published", "author", "source")
+        return Article(**dict(zip(keys, row, strict=True)))
+
+    def articles(self) -> Iterator[Article]:
+        """Every article, in id order."""
+        keys = ("id", "title", "text", "url", "published", "author", "source")
+        for row in self.connection().execute(
+            "SELECT id, title, text, url, published, author, source FROM articles ORDER BY id"
+        ):
+            yield Article(**dict(zip(keys, row, strict=True)))
+
+    def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
+        """A page of articles without their text, most recently published first, and the total."""
+        db = self.connection()
+        total = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        rows = db.execute(
+            "SELECT a.id, a.title, a.url, a.published, a.author, a.source,"
+            " (SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id)"
+            " FROM articles a ORDER BY a.published IS NULL, a.published DESC, a.id LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        keys = ("id", "title", "url", "published", "author", "source", "passages")
+        return total, [ArticleSummary(**dict(zip(keys, row, strict=True))) for row in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """Number of articles and of passages."""
+        db = self.connection()
+        return (
+            db.execute("SELECT COUNT(*) FROM articles").fetchone()[0],
+            db.execute("SELECT COUNT(*) FROM passages").fetchone()[0],
+        )
+
+    # -- passages and vectors -----------------------------------------------------------------------
+    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
+        """The passages among `ids` that still exist."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.connection().execute(
+            "SELECT p.id, p.article_id, a.title, a.url, a.published, p.start, p.end, p.text"
+            f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+            list(ids),
+        )
+        return {row[0]: PassageRow(*row) for row in rows}
+
+    def passage_ids(self, article_id: str) -> list[int]:
+        """Ids of an article's passages, in order."""
+        rows = self.connection().execute(
+            "SELECT id FROM passages WHERE article_id = ? ORDER BY ordinal", (article_id,)
+        )
+        return [row[0] for row in rows]
+
+    def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]:
+        """Which passage-text hashes have no stored vector for this model."""
+        wanted = set(hashes)
+        if not wanted:
+            return set()
+        db = self.connection()
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(h TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM wanted")
+        db.executemany("INSERT OR IGNORE INTO wanted(h) VALUES (?)", [(h,) for h in wanted])
+        have = {
+            row[0]
+            for row in db.execute(
+                "SELECT e.text_hash FROM embeddings e JOIN wanted w ON w.h = e.text_hash WHERE e.model = ?", (model,)
+            )
+        }
+        return wanted - have
+
+    def save_embeddings(self, db: sqlite3.Connection, model: str, hashes: Sequence[str], vectors: Vectors) -> None:
+        """Store vectors keyed by passage-text hash, inside a write transaction."""
+        db.executemany(
+            "INSERT OR IGNORE INTO embeddings(model, text_hash, vector) VALUES (?, ?, ?)",
+            [(model, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
+        )
+
+    def vectors(self, model: str, dimension: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, Vectors]:
+        """(passage ids, vectors) for the given passages, or for all of them."""
+        db = self.connection()
+        query = (
+            "SELECT p.id, e.vector FROM passages p JOIN embeddings e"
+            " ON e.text_hash = p.text_hash AND e.model = ?"
+        )
+        if ids is None:
+            rows = db.execute(query + " ORDER BY p.id", (model,)).fetchall()
+        else:
+            rows = []
+            for i in range(0, len(ids), 900):
+                chunk = list(ids[i : i + 900])
+                marks = ",".join("?" * len(chunk))
+                rows += db.execute(query + f" WHERE p.id IN ({marks})", (model, *chunk)).fetchall()
+        id_array = np.array([row[0] for row in rows], dtype=np.int64)
+        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+        return id_array, matrix
+
+    def forget_unused_embeddings(self, db: sqlite3.Connection, keep_model: str) -> int:
+        """Drop vectors no passage uses, and every other model's; returns how many went."""
+        return db.execute(
+            "DELETE FROM embeddings WHERE model != ? OR text_hash NOT IN (SELECT text_hash FROM passages)",
+            (keep_model,),
+        ).rowcount
+
+    # -- lexical leg --------------------------------------------------------------------------------
+    def lexical(self, match: str, limit: int) -> list[tuple[int, float]]:
+        """(passage id, BM25 score; higher is better) for an FTS5 MATCH expression."""
+        rows = self.connection().execute(
+            "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
+        )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    # -- change log ---------------------------------------------------------------------------------
+    def version(self) -> int:
+        """The number of the last change to the passages (0 for a new index)."""
+        row = self.connection().execute("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'").fetchone()
+        return int(row[0]) if row else 0
+
+    def changes_since(self, seq: int) -> list[LogEntry] | None:
+        """Changes after `seq`, or None when the log no longer reaches back that far."""
+        db = self.connection()
+        first = db.execute("SELECT MIN(seq) FROM vector_log").fetchone()[0]
+        if first is not None and first > seq + 1:
+            return None
+        if first is None and self.version() > seq:
+            return None
+        rows = db.execute("SELECT seq, passage_id, op FROM vector_log WHERE seq > ? ORDER BY seq", (seq,))
+        return [LogEntry(*row) for row in rows]
+
+    def trim_log(self, db: sqlite3.Connection, upto: int) -> None:
+        """Forget changes a checkpoint already holds."""
+        db.execute("DELETE FROM vector_log WHERE seq <= ?", (upto,))
+
+    def integrity_ok(self) -> bool:
+        """SQLite's own integrity check."""
+        return bool(self.connection().execute("PRAGMA integrity_check").fetchone()[0] == "ok")
