@@ -64,7 +64,7 @@ def score_sentences(
     texts = [_in_context(c, ss, i) for c, ss in zip(candidates, spans, strict=True) for i in range(len(ss))]
     vectors = embedder.encode_cached(texts) if texts else np.zeros((0, 1), dtype=np.float32)
     similarities = vectors @ question_vector.reshape(-1) if texts else np.zeros(0)
-    terms = {stem(t) for t in query_terms(question)}
+    terms = {stem(t) for t in query_terms(question)} | _acronym_terms(question, [c.passage.text for c in candidates])
     expects = next((pattern for asks, pattern in _EXPECTS if asks.search(question)), None)
     scored: list[list[ScoredSentence]] = []
     row = 0
@@ -138,6 +138,24 @@ def compose(
             cited = citations[chosen[0][1] - 1]
             citations[chosen[0][1] - 1] = cited.model_copy(update={"highlight": (first.start, second.end)})
     return Answer(question=question, answer=answer, abstained=False, citations=citations)
+
+
+_ACRONYM = re.compile(r"\b((?:[A-Z][\w’'-]*\s+(?:(?:of|and|for|the|on|de)\s+)*){1,6}[A-Z][\w’'-]*)\s*\(([A-Z][A-Z0-9&]{1,9})\)")
+
+
+def _acronym_terms(question: str, texts: Sequence[str]) -> set[str]:
+    """Terms an acronym defined in the passages adds: "SCO" for "Shanghai Cooperation Organization" and back."""
+    added: set[str] = set()
+    folded = " ".join(question.lower().split())
+    asked = set(re.findall(r"\w+", folded))
+    for text in texts:
+        for match in _ACRONYM.finditer(text):
+            name, acronym = " ".join(match.group(1).lower().split()), match.group(2).lower()
+            if name in folded:
+                added.add(acronym)
+            elif acronym in asked:
+                added.update(stem(t) for t in query_terms(name))
+    return added
 
 
 _PRONOUN = re.compile(r"\b(?:it|its|they|their|them|he|his|she|her|this|these)\b", re.IGNORECASE)

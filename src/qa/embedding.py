@@ -45,6 +45,8 @@ class SentenceTransformerEmbedder:
     def __init__(self, name: str, batch_size: int = 64, cache_size: int = 20_000) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -52,7 +54,10 @@ class SentenceTransformerEmbedder:
         except Exception as e:  # missing files, no network for a hub name, a broken checkpoint
             raise QAError(f"cannot load model {name!r}: {e}") from e
         self.name = name
-        self.dimension = int(self._model.get_sentence_embedding_dimension() or 0)
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension  # sentence-transformers < 5
+        )
+        self.dimension = int(get_dimension() or 0)
         self.max_tokens = int(self._model.max_seq_length)
         self._batch_size = batch_size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()

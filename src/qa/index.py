@@ -13,8 +13,9 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -29,8 +30,14 @@ from qa.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int], None]
-"""Called with the number of articles just finished."""
+class Progress(Protocol):
+    """A progress bar (tqdm fits): its total can be set, and it advances by the work just finished."""
+
+    total: float | None
+
+    def update(self, n: float = 1) -> bool | None:
+        """Advance by n."""
+        ...
 
 CHECKPOINT_EVERY = 5_000  # log entries after which a writer writes a fresh FAISS checkpoint
 _CHECKPOINT = re.compile(r"^vectors-(\d+)\.faiss$")
@@ -123,8 +130,8 @@ class Index:
             for article in articles:
                 if known.get(article.id) == article.content_hash():
                     statuses[article.id] = "unchanged"
-                    if progress:
-                        progress(1)
+                    if progress is not None:
+                        progress.update(1)
                     continue
                 statuses[article.id] = "updated" if article.id in known else "added"
                 known[article.id] = article.content_hash()
@@ -148,8 +155,8 @@ class Index:
                 self.store.save_article(db, article, passages, hashes[id(article)])
         if not (self.folder / "index.json").exists():
             self._write_manifest()
-        if progress:
-            progress(len(articles))
+        if progress is not None:
+            progress.update(len(articles))
 
     def _embed_missing(self, texts_by_hash: dict[str, str]) -> None:
         """Embed and store the passage texts this model has not embedded yet."""
@@ -169,11 +176,14 @@ class Index:
         with self.writer.hold():
             meta = self.store.meta()
             if meta.get("chunking") != self.policy.describe():
-                for article in list(self.store.articles()):
+                articles = list(self.store.articles())
+                if progress is not None:
+                    progress.total = len(articles)
+                for article in articles:
                     passages = passages_for(article, self.policy, self.embedder.count_tokens)
                     self._replace_passages(article, passages)
-                    if progress:
-                        progress(1)
+                    if progress is not None:
+                        progress.update(1)
             else:
                 self._embed_missing(self._stored_texts())
             with self.store.transaction() as db:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from qa.answer import compose, hits_for, score_sentences
@@ -71,33 +71,32 @@ class QA:
     def ingest(
         self, paths: Sequence[Path] | None = None, progress: Progress | None = None, *, prune: bool = False
     ) -> IngestReport:
-        """Read files and folders into the index; unreadable files are reported, the rest go on."""
+        """Read files and folders into the index; unreadable files are reported and the rest go on.
+
+        With `prune`, articles whose files are no longer under the given paths are removed.
+        """
         roots = list(paths) if paths else [self.settings.corpus_dir]
         report = IngestReport()
-        seen: set[str] = set()
-
-        def articles() -> Iterable[Article]:
-            for file, root in iter_article_files(roots):
-                try:
-                    found = read_file(file, root)
-                except InvalidArticle as e:
-                    report.skipped.append(str(e))
-                    log.warning("skipped %s", e)
-                    if progress:
-                        progress(1)
-                    continue
-                for article in found:
-                    seen.add(article.id)
-                    yield article
-
+        articles: list[Article] = []
         for path in roots:
             if not path.exists():
                 report.skipped.append(f"{path}: no such file or folder")
-        statuses = self.index.upsert(articles(), progress)
+        index_dir = self.settings.index_dir.resolve()
+        for file, root in iter_article_files(p for p in roots if p.exists()):
+            if file.resolve().is_relative_to(index_dir):
+                continue  # a corpus folder may hold the index itself
+            try:
+                articles.extend(read_file(file, root))
+            except InvalidArticle as e:
+                report.skipped.append(str(e))
+                log.warning("skipped %s", e)
+        if progress is not None:
+            progress.total = len(articles)
+        statuses = self.index.upsert(articles, progress)
         for article_id, status in statuses.items():
             getattr(report, status).append(article_id)
         if prune:
-            for article_id in sorted(set(self.index.store.content_hashes()) - seen):
+            for article_id in sorted(set(self.index.store.content_hashes()) - set(statuses)):
                 self.index.delete(article_id)
                 report.deleted.append(article_id)
         return report

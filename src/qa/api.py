@@ -1,0 +1,188 @@
+"""The JSON API under /api: ask, search, and read or change the articles."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from qa.errors import InvalidArticle, PayloadTooLarge
+from qa.reading import article_from_mapping
+from qa.records import Answer, Article, ArticleSummary, SearchHit
+from qa.service import QA
+
+
+class AskRequest(BaseModel):
+    """A question and how many passages to consider."""
+
+    question: str = Field(description="The question, up to QA_MAX_QUESTION_CHARS characters.")
+    top_k: int = Field(5, description="Passages to retrieve, 1 to QA_MAX_TOP_K.")
+
+
+class SearchResponse(BaseModel):
+    """Passages for a query, best first."""
+
+    results: list[SearchHit]
+
+
+class ArticlePage(BaseModel):
+    """A page of articles."""
+
+    total: int
+    offset: int
+    limit: int
+    articles: list[ArticleSummary]
+
+
+class ArticleWrite(BaseModel):
+    """What a write did to each article it touched."""
+
+    articles: dict[str, str] = Field(description="Article id to added, updated, unchanged or deleted.")
+
+
+class Health(BaseModel):
+    """Liveness and size of the index."""
+
+    status: str
+    articles: int
+    passages: int
+
+
+def get_qa(request: Request) -> QA:
+    """The QA object the app was built with."""
+    qa: QA = request.app.state.qa
+    return qa
+
+
+def require_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Writes need `Authorization: Bearer <QA_API_KEY>`; with no key configured they are refused."""
+    key = get_qa(request).settings.api_key
+    if not key:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "writes are disabled: the server has no QA_API_KEY set")
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing API key: send Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not hmac.compare_digest(given.strip().encode(), key.encode()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "wrong API key")
+
+
+QADep = Annotated[QA, Depends(get_qa)]
+router = APIRouter(prefix="/api")
+
+
+@router.post("/ask", response_model=Answer, summary="Answer a question with cited passages")
+def ask(body: AskRequest, qa: QADep) -> Answer:
+    """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
+    return qa.ask(body.question, body.top_k)
+
+
+@router.get("/search", response_model=SearchResponse, summary="Find the passages most relevant to a query")
+def search(qa: QADep, q: Annotated[str, Query(description="The query.")], top_k: int = 5) -> SearchResponse:
+    """Passages best first, each with its supporting sentence's span as `highlight`."""
+    return SearchResponse(results=qa.search(q, top_k))
+
+
+@router.get("/articles", response_model=ArticlePage, summary="List articles, newest first")
+def list_articles(
+    qa: QADep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ArticlePage:
+    """A page of article summaries and the total."""
+    total, page = qa.articles(offset, limit)
+    return ArticlePage(total=total, offset=offset, limit=limit, articles=page)
+
+
+@router.get("/articles/{article_id:path}", response_model=Article, summary="One article with its full text")
+def get_article(article_id: str, qa: QADep) -> Article:
+    """The article's text and metadata; citation offsets index into `text`."""
+    return qa.article(article_id)
+
+
+_UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": Article.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/articles",
+    response_model=ArticleWrite,
+    status_code=201,
+    dependencies=[Depends(require_key)],
+    openapi_extra=_UPLOAD_DOC,
+    summary="Add or replace an article (JSON, or an uploaded .txt/.md/.html/.json/.jsonl file)",
+)
+async def add_article(request: Request, qa: QADep) -> ArticleWrite:
+    """Indexed before the response: the next question can cite it."""
+    limit = qa.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit}")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidArticle("upload", "send the article as a form field named 'file'")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"the file is over the {limit}-byte limit")
+        statuses = await run_in_threadpool(qa.add_file, data, upload.filename or "upload.txt")
+        return ArticleWrite(articles=statuses)
+    if content_type not in ("application/json", ""):
+        raise HTTPException(415, "send application/json or multipart/form-data")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidArticle("request body", "invalid JSON") from e
+    if isinstance(payload, dict) and not payload.get("id") and not payload.get("url"):
+        raise InvalidArticle("request body", "give the article an 'id' or a 'url'")
+    article = article_from_mapping(payload, default_id="", where="request body")
+    status_ = await run_in_threadpool(qa.add, article)
+    return ArticleWrite(articles={article.id: status_})
+
+
+@router.delete(
+    "/articles/{article_id:path}",
+    response_model=ArticleWrite,
+    dependencies=[Depends(require_key)],
+    summary="Remove an article from the index",
+)
+def delete_article(article_id: str, qa: QADep) -> ArticleWrite:
+    """Gone before the response: it is never cited again."""
+    qa.delete(article_id)
+    return ArticleWrite(articles={article_id: "deleted"})
+
+
+health_router = APIRouter()
+
+
+@health_router.get("/healthz", response_model=Health, summary="Liveness and index size")
+def healthz(qa: QADep) -> Health:
+    """ok with the number of articles and passages."""
+    articles, passages = qa.counts()
+    return Health(status="ok", articles=articles, passages=passages)

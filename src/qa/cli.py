@@ -1,0 +1,249 @@
+"""The `qa` command: a thin adapter from the command line to the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from qa.errors import QAError
+from qa.records import Answer, SearchHit
+from qa.service import QA
+from qa.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_SKIPPED = 3
+
+
+class Context:
+    """What the group's options leave for the commands: settings and a lazily built QA."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._qa: QA | None = None
+
+    @property
+    def qa(self) -> QA:
+        if self._qa is None:
+            self._qa = QA(self.settings)
+        return self._qa
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except QAError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder (QA_INDEX_DIR, default index/).")
+@click.option("--model", help="sentence-transformers model name or path (QA_MODEL).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.version_option(package_name="qa")
+@click.pass_context
+def cli(ctx: click.Context, index_dir: Path | None, model: str | None, verbose: bool) -> None:
+    """Ask questions about news articles; every answer cites the passage it came from.
+
+    \b
+    Example:
+      qa ingest corpus/
+      qa ask "What does Nurly Zhol mean?"
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+    overrides: dict[str, Any] = {}
+    if index_dir is not None:
+        overrides["index_dir"] = index_dir
+    if model:
+        overrides["model"] = model
+    try:
+        settings = Settings(**overrides)
+    except ValueError as e:
+        raise click.ClickException(f"invalid setting: {e}") from e
+    ctx.obj = Context(settings)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--prune", is_flag=True, help="Also remove indexed articles whose files are gone.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_context
+def ingest(obj: Context, paths: tuple[Path, ...], prune: bool, quiet: bool) -> None:
+    """Add new and changed articles from files or folders (default: the corpus folder).
+
+    Reads .txt, .md, .html, .json and .jsonl, recursively. Unchanged articles are skipped;
+    files that cannot be read are reported, and the exit status is 3.
+
+    \b
+    Example:
+      qa ingest corpus/ ~/Downloads/articles.jsonl
+    """
+    from tqdm import tqdm
+
+    with _domain_errors(), tqdm(unit="article", disable=quiet, file=sys.stderr) as bar:
+        report = obj.qa.ingest(list(paths) or None, bar, prune=prune)
+    for message in report.skipped:
+        click.echo(f"skipped: {message}", err=True)
+    click.echo(
+        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
+        f"{len(report.deleted)} removed, {len(report.skipped)} skipped"
+    )
+    if report.skipped:
+        sys.exit(EXIT_SKIPPED)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--top-k", default=5, show_default=True, help="Passages to consider.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as POST /api/ask.")
+@pass_context
+def ask(obj: Context, question: str, top_k: int, as_json: bool) -> None:
+    """Answer a question from the indexed articles, with citations.
+
+    \b
+    Example:
+      qa ask "How large are Kazakhstan's oil reserves?"
+    """
+    with _domain_errors():
+        answer = obj.qa.ask(question, top_k)
+    click.echo(answer.model_dump_json(indent=2) if as_json else _format_answer(answer))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--top-k", default=5, show_default=True, help="Passages to return.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as GET /api/search.")
+@pass_context
+def search(obj: Context, query: str, top_k: int, as_json: bool) -> None:
+    """Show the passages most relevant to a query.
+
+    \b
+    Example:
+      qa search "Shanghai Cooperation Organization" --top-k 3
+    """
+    with _domain_errors():
+        hits = obj.qa.search(query, top_k)
+    if as_json:
+        click.echo(json.dumps({"results": [h.model_dump() for h in hits]}, indent=2, ensure_ascii=False))
+        return
+    for i, hit in enumerate(hits, start=1):
+        click.echo(_format_hit(i, hit))
+
+
+@cli.command(name="list")
+@click.option("--limit", default=100, show_default=True, help="Articles to show.")
+@click.option("--offset", default=0, help="Articles to skip.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as GET /api/articles.")
+@pass_context
+def list_(obj: Context, limit: int, offset: int, as_json: bool) -> None:
+    """List indexed articles, newest first.
+
+    \b
+    Example:
+      qa list --limit 20
+    """
+    with _domain_errors():
+        total, page = obj.qa.articles(offset, limit)
+    if as_json:
+        payload = {"total": total, "offset": offset, "limit": limit, "articles": [a.model_dump() for a in page]}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    for article in page:
+        click.echo(f"{article.id}\t{article.published or '-'}\t{article.passages} passages\t{article.title}")
+    click.echo(f"{total} articles", err=True)
+
+
+@cli.command()
+@click.argument("article_id")
+@pass_context
+def delete(obj: Context, article_id: str) -> None:
+    """Remove an article from the index (its file, if any, stays).
+
+    \b
+    Example:
+      qa delete kazakhstan-china-new-silk-road.txt
+    """
+    with _domain_errors():
+        obj.qa.delete(article_id)
+    click.echo(f"deleted {article_id}")
+
+
+@cli.command()
+@pass_context
+def rebuild(obj: Context) -> None:
+    """Rebuild the vector index from the stored passages; re-embeds only if the model or chunking changed.
+
+    \b
+    Example:
+      QA_MODEL=/models/other-model qa rebuild
+    """
+    from tqdm import tqdm
+
+    with _domain_errors(), tqdm(unit="article", file=sys.stderr) as bar:
+        vectors = obj.qa.rebuild(bar)
+    click.echo(f"rebuilt: {vectors} passages indexed")
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (QA_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (QA_PORT, default 8000).")
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@pass_context
+def serve(obj: Context, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the chat page at / and the API at /api (docs at /docs).
+
+    \b
+    Example:
+      QA_API_KEY=secret qa serve --host 0.0.0.0 --port 8000
+    """
+    import uvicorn
+
+    settings = obj.settings
+    # Workers build their app from the environment, so hand the settings over through it.
+    os.environ["QA_INDEX_DIR"] = str(settings.index_dir)
+    os.environ["QA_MODEL"] = settings.model
+    with _domain_errors():
+        obj.qa.counts()  # fail here, with a clear message, if the index cannot be opened
+    click.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
+    uvicorn.run(
+        "qa.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+def _format_answer(answer: Answer) -> str:
+    lines = [answer.answer]
+    if answer.citations:
+        lines.append("")
+        lines += [_format_hit(c.n, c) for c in answer.citations]
+    return "\n".join(lines)
+
+
+def _format_hit(n: int, hit: SearchHit) -> str:
+    where = " · ".join(x for x in (hit.published, hit.url or hit.article_id) if x)
+    start, end = hit.highlight[0] - hit.start, hit.highlight[1] - hit.start
+    text = hit.passage
+    shown = text[:start] + click.style(text[start:end], bold=True) + text[end:]
+    body = " ".join(shown.split())
+    return f"[{n}] {hit.title} ({where}) score {hit.score:.2f}\n    {body}"
+
+
+def main() -> None:
+    """Entry point of the `qa` script."""
+    cli(prog_name="qa")

@@ -1,0 +1,67 @@
+"""Domain errors to HTTP: one place decides the status code, JSON for /api, an HTML page elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qa.errors import (
+    ArticleNotFound,
+    IndexBusy,
+    IndexMismatch,
+    InvalidArticle,
+    InvalidQuestion,
+    PayloadTooLarge,
+    QAError,
+)
+
+STATUS: dict[type[QAError], int] = {
+    ArticleNotFound: 404,
+    InvalidArticle: 422,
+    InvalidQuestion: 422,
+    PayloadTooLarge: 413,
+    IndexBusy: 503,
+    IndexMismatch: 409,
+}
+
+
+def status_for(error: QAError) -> int:
+    """The HTTP status of a domain error."""
+    return next((code for kind, code in STATUS.items() if isinstance(error, kind)), 400)
+
+
+def install_error_handlers(app: FastAPI, render_error: Any) -> None:
+    """Map domain errors, validation errors and HTTP errors to JSON (API) or an error page (HTML)."""
+
+    def respond(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/healthz":
+            return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+        response: Response = render_error(request, status, message)
+        return response
+
+    @app.exception_handler(QAError)
+    async def domain_error(request: Request, exc: QAError) -> Response:
+        return respond(request, status_for(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
+            parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid")))
+        return respond(request, 422, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return respond(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        import logging
+
+        logging.getLogger("qa").exception("unexpected error on %s", request.url.path)
+        return respond(request, 500, "internal error; the server log has the details")

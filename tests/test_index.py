@@ -1,0 +1,132 @@
+"""The index on disk: incremental updates, deletes, recorded settings, other processes' writes, recovery."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE_ID
+from qa import QA, Article, Settings
+from qa.embedding import SentenceTransformerEmbedder
+from qa.errors import IndexMismatch
+from qa.index import Index
+
+
+def article(article_id: str, text: str, title: str = "T") -> Article:
+    return Article(id=article_id, title=title, text=text)
+
+
+def test_reingesting_unchanged_articles_does_nothing(sample_qa: QA) -> None:
+    version = sample_qa.index.store.version()
+    report = sample_qa.ingest()
+    assert report.unchanged == [SAMPLE_ID] and not report.added and not report.updated
+    assert sample_qa.index.store.version() == version
+
+
+def test_a_changed_article_replaces_its_passages(qa: QA) -> None:
+    qa.add(article("a", "The lighthouse keeper counted 42 ships in the bay."))
+    assert qa.add(article("a", "The lighthouse was painted bright red in May.")) == "updated"
+    assert qa.counts() == (1, 1)
+    answer = qa.ask("What colour was the lighthouse painted?")
+    assert "bright red" in answer.answer
+    assert all("42 ships" not in c.passage for c in qa.search("how many ships did the keeper count", 5))
+
+
+def test_a_deleted_article_is_never_cited_again(sample_qa: QA) -> None:
+    sample_qa.add(article("zebra", "The zebra crossing festival in Plovdiv drew nine thousand visitors."))
+    assert sample_qa.ask("How many visitors came to the Plovdiv festival?").citations[0].article_id == "zebra"
+    sample_qa.delete("zebra")
+    answer = sample_qa.ask("How many visitors came to the Plovdiv festival?")
+    assert all(c.article_id != "zebra" for c in answer.citations)
+    assert all(h.article_id != "zebra" for h in sample_qa.search("zebra crossing festival Plovdiv", 10))
+
+
+def test_identical_passages_are_embedded_once(qa: QA) -> None:
+    text = "Wire copy: the central bank held interest rates at four percent on Thursday."
+    qa.add(article("paper-1", text))
+    qa.add(article("paper-2", text))
+    db = qa.index.store.connection()
+    assert db.execute("SELECT COUNT(*) FROM passages").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 1
+
+
+def test_the_index_records_how_it_was_built(sample_qa: QA, settings: Settings) -> None:
+    manifest = json.loads((settings.index_dir / "index.json").read_text())
+    assert manifest["model"] == "all-MiniLM-L6-v2"
+    assert manifest["dimension"] == "384"
+    assert manifest["format_version"] == "1"
+    assert manifest["chunk_tokens"] == str(settings.chunk_tokens)
+
+
+def test_an_index_built_with_another_model_is_refused(sample_qa: QA, settings: Settings) -> None:
+    with pytest.raises(IndexMismatch, match="all-MiniLM-L6-v2"):
+        Index(settings.model_copy(update={"model": "some/other-model"}))
+
+
+def test_changed_chunking_asks_for_a_rebuild(sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    other = QA(settings.model_copy(update={"chunk_tokens": 96}), embedder)
+    with pytest.raises(IndexMismatch, match="qa rebuild"):
+        other.add(article("x", "Some text."))
+    passages = sample_qa.counts()[1]
+    assert other.rebuild() > passages  # smaller passages, so more of them
+    assert other.add(article("x", "Some text.")) == "added"
+
+
+def test_a_reader_sees_another_writers_changes(sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    reader = QA(settings, embedder)
+    assert reader.ask("What does Nurly Zhol mean?").citations  # loads its FAISS index
+    writer = QA(settings, embedder)
+    writer.add(article("otter", "Sea otters in Monterey Bay hold hands while sleeping so they do not drift apart."))
+    writer.delete(SAMPLE_ID)
+    hits = reader.search("why do sea otters hold hands", 5)
+    assert [h.article_id for h in hits] == ["otter"]
+    assert reader.index.consistent()
+
+
+def test_a_corrupted_checkpoint_is_rebuilt_from_stored_vectors(
+    sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    [checkpoint] = list(settings.index_dir.glob("vectors-*.faiss"))
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    fresh = QA(settings, embedder)
+    assert "lighted path" in fresh.ask("What does Nurly Zhol mean?").answer
+    assert "rebuilding" in caplog.text
+    assert fresh.index.consistent()
+
+
+def test_a_missing_checkpoint_is_rebuilt(sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    for path in settings.index_dir.glob("vectors-*.faiss"):
+        path.unlink()
+    fresh = QA(settings, embedder)
+    assert len(fresh.index.vectors()) == fresh.counts()[1]
+
+
+def test_a_failed_write_leaves_the_index_as_it_was(qa: QA, monkeypatch: pytest.MonkeyPatch) -> None:
+    qa.add(article("kept", "The old mill by the river grinds wheat every autumn."))
+    before = (qa.counts(), qa.index.store.version())
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(qa.index.store, "save_article", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        qa.add(article("lost", "A new bakery opened on the high street."))
+    monkeypatch.undo()
+    assert (qa.counts(), qa.index.store.version()) == before
+    assert qa.index.consistent()
+
+
+def test_rebuild_reuses_stored_vectors(sample_qa: QA, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_encoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rebuild must not re-embed unchanged passages")
+
+    monkeypatch.setattr(sample_qa.index.embedder, "encode", no_encoding)
+    assert sample_qa.rebuild() == sample_qa.counts()[1]
+
+
+def test_nothing_is_written_to_the_repo_index(settings: Settings) -> None:
+    assert Path(settings.index_dir).parent != Path(__file__).resolve().parents[1]
+    assert Settings().index_dir != Path("index")  # the autouse fixture points QA_INDEX_DIR elsewhere
