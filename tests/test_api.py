@@ -12,7 +12,18 @@ from qa import QA
 from qa.app import create_app
 from qa.settings import Settings
 
-CITATION_FIELDS = {"n", "article_id", "title", "url", "published", "passage", "start", "end", "highlight", "score"}
+CITATION_FIELDS = {
+    "n",
+    "article_id",
+    "title",
+    "url",
+    "published",
+    "passage",
+    "start",
+    "end",
+    "highlight",
+    "score",
+}
 
 
 def test_ask_returns_an_answer_with_citations(client: TestClient) -> None:
@@ -78,7 +89,13 @@ def test_posting_an_article_makes_it_answerable_at_once(client: TestClient, auth
 
 
 def test_uploading_a_file(client: TestClient, auth: dict[str, str]) -> None:
-    files = {"file": ("harbour.md", b"# Harbour news\n\nThe harbour master retired after forty years.", "text/markdown")}
+    files = {
+        "file": (
+            "harbour.md",
+            b"# Harbour news\n\nThe harbour master retired after forty years.",
+            "text/markdown",
+        )
+    }
     response = client.post("/api/articles", files=files, headers=auth)
     assert response.status_code == 201, response.text
     assert response.json() == {"articles": {"harbour.md": "added"}}
@@ -105,7 +122,9 @@ def test_deleting_an_article(client: TestClient, auth: dict[str, str]) -> None:
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
     ],
 )
-def test_bad_questions_get_a_clear_4xx(client: TestClient, request_kwargs: dict[str, object], status: int, message: str) -> None:
+def test_bad_questions_get_a_clear_4xx(
+    client: TestClient, request_kwargs: dict[str, object], status: int, message: str
+) -> None:
     response = client.post("/api/ask", **request_kwargs)  # type: ignore[arg-type]
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
@@ -118,7 +137,19 @@ def test_bad_search_parameters(client: TestClient) -> None:
     assert client.get("/api/articles", params={"limit": 0}).status_code == 422
 
 
-@pytest.mark.parametrize("query", ['"unbalanced', "NEAR(a b)", "a AND OR NOT", "*", "(", "名古屋 的 石油", "col:val", "'); DROP TABLE x;--"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced',
+        "NEAR(a b)",
+        "a AND OR NOT",
+        "*",
+        "(",
+        "名古屋 的 石油",
+        "col:val",
+        "'); DROP TABLE x;--",
+    ],
+)
 def test_any_query_text_is_safe_for_the_lexical_leg(client: TestClient, query: str) -> None:
     assert client.get("/api/search", params={"q": query}).status_code == 200
     assert client.post("/api/ask", json={"question": query}).status_code == 200
@@ -150,7 +181,7 @@ def test_writes_are_refused_when_no_key_is_configured(sample_qa: QA, settings: S
     ("kwargs", "message"),
     [
         ({"json": {"id": "x", "text": ""}}, "text"),
-        ({"json": {"title": "no id"  , "text": "t"}}, "'id' or a 'url'"),
+        ({"json": {"title": "no id", "text": "t"}}, "'id' or a 'url'"),
         ({"json": ["not", "an", "object"]}, "JSON object"),
         ({"files": {"file": ("photo.png", b"\x89PNG", "image/png")}}, "unsupported file type"),
         ({"files": {"file": ("empty.txt", b"", "text/plain")}}, "empty"),
@@ -158,7 +189,9 @@ def test_writes_are_refused_when_no_key_is_configured(sample_qa: QA, settings: S
         ({"files": {"other": ("a.txt", b"T\n\nbody", "text/plain")}}, "'file'"),
     ],
 )
-def test_bad_articles_get_a_clear_4xx(client: TestClient, auth: dict[str, str], kwargs: dict[str, object], message: str) -> None:
+def test_bad_articles_get_a_clear_4xx(
+    client: TestClient, auth: dict[str, str], kwargs: dict[str, object], message: str
+) -> None:
     response = client.post("/api/articles", headers=auth, **kwargs)  # type: ignore[arg-type]
     assert 400 <= response.status_code < 500, response.text
     assert message in response.json()["error"]

@@ -128,9 +128,7 @@ def playwright_instance() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
-    browser = playwright_instance.chromium.launch(
-        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-    )
+    browser = playwright_instance.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     yield browser
     browser.close()
 
@@ -203,9 +201,7 @@ def test_answer_with_citation_opens_the_cited_span(page: Page, base_url: str, wa
     cite = answer.locator("a.cite").first
     expect(cite).to_have_text("[1]")
     cite.click()
-    expect(page).to_have_url(
-        re.compile(r"/articles/kazakhstan-china-new-silk-road\.txt\?start=\d+&end=\d+#cited$")
-    )
+    expect(page).to_have_url(re.compile(r"/articles/kazakhstan-china-new-silk-road\.txt\?start=\d+&end=\d+#cited$"))
     mark = page.locator("mark#cited")
     expect(mark).to_be_visible()
     expect(mark).to_contain_text("lighted path")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from conftest import CORPUS, SAMPLE_ID
 from qa.chunking import ChunkingPolicy, passages_for
 from qa.embedding import SentenceTransformerEmbedder
@@ -22,7 +24,11 @@ def test_sentences_respect_abbreviations_initials_and_quotes() -> None:
 
 def test_a_line_break_always_ends_a_sentence() -> None:
     text = "Headline without a stop\nBody sentence one. Body two."
-    assert [text[s:e] for s, e in sentence_spans(text)] == ["Headline without a stop", "Body sentence one.", "Body two."]
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Headline without a stop",
+        "Body sentence one.",
+        "Body two.",
+    ]
 
 
 def test_sample_passages_slice_the_text_and_fit_the_window(embedder: SentenceTransformerEmbedder) -> None:
@@ -35,16 +41,18 @@ def test_sample_passages_slice_the_text_and_fit_the_window(embedder: SentenceTra
         # The real tokenizer, with [CLS] and [SEP]: nothing the model would silently cut.
         assert len(embedder._model.tokenizer(p.text)["input_ids"]) <= policy.max_tokens
     # Neighbours share a sentence, and together they cover the whole text.
-    assert all(b.start < a.end for a, b in zip(passages, passages[1:], strict=False))
+    assert all(b.start < a.end for a, b in itertools.pairwise(passages))
     assert passages[0].start == 0 and passages[-1].end == len(article.text)
 
 
-def test_a_sentence_longer_than_the_window_is_split_not_truncated(embedder: SentenceTransformerEmbedder) -> None:
+def test_a_sentence_longer_than_the_window_is_split_not_truncated(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
     text = "Short opening sentence. " + " ".join(f"word{i}" for i in range(600)) + ". Short closing sentence."
     article = Article(id="long", text=text)
     policy = ChunkingPolicy(max_tokens=128, overlap=1)
     passages = passages_for(article, policy, embedder.count_tokens)
-    covered = set()
+    covered: set[int] = set()
     for p in passages:
         assert len(embedder._model.tokenizer(p.text)["input_ids"]) <= 128
         covered.update(range(p.start, p.end))

@@ -66,7 +66,9 @@ def test_an_index_built_with_another_model_is_refused(sample_qa: QA, settings: S
         Index(settings.model_copy(update={"model": "some/other-model"}))
 
 
-def test_changed_chunking_asks_for_a_rebuild(sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+def test_changed_chunking_asks_for_a_rebuild(
+    sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
     other = QA(settings.model_copy(update={"chunk_tokens": 96}), embedder)
     with pytest.raises(IndexMismatch, match="qa rebuild"):
         other.add(article("x", "Some text."))
@@ -75,7 +77,9 @@ def test_changed_chunking_asks_for_a_rebuild(sample_qa: QA, settings: Settings, 
     assert other.add(article("x", "Some text.")) == "added"
 
 
-def test_a_reader_sees_another_writers_changes(sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+def test_a_reader_sees_another_writers_changes(
+    sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
     reader = QA(settings, embedder)
     assert reader.ask("What does Nurly Zhol mean?").citations  # loads its FAISS index
     writer = QA(settings, embedder)
@@ -97,7 +101,9 @@ def test_a_corrupted_checkpoint_is_rebuilt_from_stored_vectors(
     assert fresh.index.consistent()
 
 
-def test_a_missing_checkpoint_is_rebuilt(sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+def test_a_missing_checkpoint_is_rebuilt(
+    sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
     for path in settings.index_dir.glob("vectors-*.faiss"):
         path.unlink()
     fresh = QA(settings, embedder)

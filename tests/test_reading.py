@@ -48,7 +48,13 @@ def test_the_latin1_bbc_article_reads() -> None:
 
 def test_jsonl_in_the_squad_format(tmp_path: Path) -> None:
     lines = [
-        {"id": "a1", "title": "One", "text": "First text.", "url": "https://ex.com/1", "published": "2020-01-02"},
+        {
+            "id": "a1",
+            "title": "One",
+            "text": "First text.",
+            "url": "https://ex.com/1",
+            "published": "2020-01-02",
+        },
         {"id": "a2", "title": "Two", "text": "Second text.", "author": "Ann", "source": "wire"},
     ]
     path = tmp_path / "batch.jsonl"

@@ -1,7 +1,7 @@
 """qa: ask questions about news articles; every answer cites the passage it came from.
 
-    >>> from qa import QA
-    >>> QA().ask("What does Nurly Zhol mean?").answer
+>>> from qa import QA
+>>> QA().ask("What does Nurly Zhol mean?").answer
 """
 
 from __future__ import annotations

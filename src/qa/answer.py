@@ -25,8 +25,17 @@ _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 _EXPECTS = (
     (re.compile(r"^\s*(?:when|what (?:year|date|day|month|time|century))\b", re.I), _YEAR_OR_DATE),
-    (re.compile(r"\bhow (?:many|much|large|big|long|old|far|high|tall)\b|\bwhat (?:percentage|number|amount)", re.I), _NUMBER),
-    (re.compile(r"^\s*(?:who|whom|whose|which (?:country|countries|city|company|person|people))\b", re.I), _NAME),
+    (
+        re.compile(
+            r"\bhow (?:many|much|large|big|long|old|far|high|tall)\b|\bwhat (?:percentage|number|amount)",
+            re.I,
+        ),
+        _NUMBER,
+    ),
+    (
+        re.compile(r"^\s*(?:who|whom|whose|which (?:country|countries|city|company|person|people))\b", re.I),
+        _NAME,
+    ),
     (re.compile(r"^\s*where\b", re.I), _NAME),
 )
 
@@ -109,7 +118,10 @@ def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[Score
 
 
 def compose(
-    question: str, candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]], min_score: float
+    question: str,
+    candidates: Sequence[Candidate],
+    sentences: Sequence[Sequence[ScoredSentence]],
+    min_score: float,
 ) -> Answer:
     """The answer: the best supporting sentence(s) with [n] markers, or a plain abstention."""
     relevant = [i for i, c in enumerate(candidates) if c.relevance >= min_score]
@@ -118,7 +130,9 @@ def compose(
     hits = hits_for([candidates[i] for i in relevant], [sentences[i] for i in relevant])
     citations = [Citation(n=n, **hit.model_dump()) for n, hit in enumerate(hits, start=1)]
     ranked = sorted(
-        ((s, n) for n, i in enumerate(relevant, start=1) for s in sentences[i]), key=lambda sn: sn[0].score, reverse=True
+        ((s, n) for n, i in enumerate(relevant, start=1) for s in sentences[i]),
+        key=lambda sn: sn[0].score,
+        reverse=True,
     )
     if not ranked:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
@@ -140,7 +154,9 @@ def compose(
     return Answer(question=question, answer=answer, abstained=False, citations=citations)
 
 
-_ACRONYM = re.compile(r"\b((?:[A-Z][\w’'-]*\s+(?:(?:of|and|for|the|on|de)\s+)*){1,6}[A-Z][\w’'-]*)\s*\(([A-Z][A-Z0-9&]{1,9})\)")
+_ACRONYM = re.compile(
+    r"\b((?:[A-Z][\w’'-]*\s+(?:(?:of|and|for|the|on|de)\s+)*){1,6}[A-Z][\w’'-]*)\s*\(([A-Z][A-Z0-9&]{1,9})\)"
+)
 
 
 def _acronym_terms(question: str, texts: Sequence[str]) -> set[str]:

@@ -66,7 +66,8 @@ def require_key(request: Request, authorization: Annotated[str | None, Header()]
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing API key: send Authorization: Bearer <key>",
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not hmac.compare_digest(given.strip().encode(), key.encode()):

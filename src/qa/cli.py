@@ -157,7 +157,12 @@ def list_(obj: Context, limit: int, offset: int, as_json: bool) -> None:
     with _domain_errors():
         total, page = obj.qa.articles(offset, limit)
     if as_json:
-        payload = {"total": total, "offset": offset, "limit": limit, "articles": [a.model_dump() for a in page]}
+        payload = {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "articles": [a.model_dump() for a in page],
+        }
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
     for article in page:

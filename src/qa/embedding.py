@@ -57,7 +57,8 @@ class SentenceTransformerEmbedder:
         get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension  # sentence-transformers < 5
         )
-        self.dimension = int(get_dimension() or 0)
+        dimension: int | None = get_dimension()
+        self.dimension = dimension or 0
         self.max_tokens = int(self._model.max_seq_length)
         self._batch_size = batch_size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()

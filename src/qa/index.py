@@ -30,6 +30,7 @@ from qa.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
+
 class Progress(Protocol):
     """A progress bar (tqdm fits): its total can be set, and it advances by the work just finished."""
 
@@ -38,6 +39,7 @@ class Progress(Protocol):
     def update(self, n: float = 1) -> bool | None:
         """Advance by n."""
         ...
+
 
 CHECKPOINT_EVERY = 5_000  # log entries after which a writer writes a fresh FAISS checkpoint
 _CHECKPOINT = re.compile(r"^vectors-(\d+)\.faiss$")

@@ -12,12 +12,15 @@ from qa.store import PassageRow
 RRF_K = 60
 COVERAGE_WEIGHT = 0.25
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each few for from further had has have having he her here
-    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
-    off on once only or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yourself yourselves""".split()
+    """
+    a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her
+    here hers herself him himself his how i if in into is it its itself just me more most my myself no nor
+    not now of off on once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours yourself
+    yourselves
+    """.split()
 )
 
 
@@ -66,9 +69,7 @@ def retrieve(index: Index, query: str, query_vector: Vectors, k: int, depth: int
     similarity.update(vectors.similarity(query_vector, lexical_only))
     terms = {stem(t) for t in query_terms(query)}
     return [
-        Candidate(rows[i], similarity.get(i, 0.0), fused[i], coverage(terms, rows[i].text))
-        for i in order
-        if i in rows
+        Candidate(rows[i], similarity.get(i, 0.0), fused[i], coverage(terms, rows[i].text)) for i in order if i in rows
     ][:k]
 
 

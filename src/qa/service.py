@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qa.answer import compose, hits_for, score_sentences
-from qa.embedding import Embedder
+from qa.embedding import Embedder, Vectors
 from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion
 from qa.index import Index, Progress
 from qa.reading import iter_article_files, read_bytes, read_file
@@ -51,7 +51,7 @@ class QA:
         candidates, vector = self._retrieve(query, top_k)
         return hits_for(candidates, score_sentences(query, vector, candidates, self.index.embedder))
 
-    def _retrieve(self, query: str, top_k: int) -> tuple[list[Candidate], object]:
+    def _retrieve(self, query: str, top_k: int) -> tuple[list[Candidate], Vectors]:
         vector = self.index.embedder.encode_cached([query])[0]
         return retrieve(self.index, query, vector, top_k), vector
 

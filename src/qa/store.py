@@ -149,7 +149,9 @@ class Store:
         """Every article id with the hash of what was indexed."""
         return dict(self.connection().execute("SELECT id, content_hash FROM articles").fetchall())
 
-    def save_article(self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage], hashes: Sequence[str]) -> None:
+    def save_article(
+        self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage], hashes: Sequence[str]
+    ) -> None:
         """Insert or replace an article and its passages inside a write transaction."""
         self._delete_passages(db, article.id)
         db.execute(
@@ -185,9 +187,14 @@ class Store:
 
     def article(self, article_id: str) -> Article | None:
         """One article with its text, or None."""
-        row = self.connection().execute(
-            "SELECT id, title, text, url, published, author, source FROM articles WHERE id = ?", (article_id,)
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute(
+                "SELECT id, title, text, url, published, author, source FROM articles WHERE id = ?",
+                (article_id,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         keys = ("id", "title", "text", "url", "published", "author", "source")
@@ -237,9 +244,7 @@ class Store:
 
     def passage_ids(self, article_id: str) -> list[int]:
         """Ids of an article's passages, in order."""
-        rows = self.connection().execute(
-            "SELECT id FROM passages WHERE article_id = ? ORDER BY ordinal", (article_id,)
-        )
+        rows = self.connection().execute("SELECT id FROM passages WHERE article_id = ? ORDER BY ordinal", (article_id,))
         return [row[0] for row in rows]
 
     def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]:
@@ -254,7 +259,8 @@ class Store:
         have = {
             row[0]
             for row in db.execute(
-                "SELECT e.text_hash FROM embeddings e JOIN wanted w ON w.h = e.text_hash WHERE e.model = ?", (model,)
+                "SELECT e.text_hash FROM embeddings e JOIN wanted w ON w.h = e.text_hash WHERE e.model = ?",
+                (model,),
             )
         }
         return wanted - have
@@ -269,10 +275,7 @@ class Store:
     def vectors(self, model: str, dimension: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, Vectors]:
         """(passage ids, vectors) for the given passages, or for all of them."""
         db = self.connection()
-        query = (
-            "SELECT p.id, e.vector FROM passages p JOIN embeddings e"
-            " ON e.text_hash = p.text_hash AND e.model = ?"
-        )
+        query = "SELECT p.id, e.vector FROM passages p JOIN embeddings e ON e.text_hash = p.text_hash AND e.model = ?"
         if ids is None:
             rows = db.execute(query + " ORDER BY p.id", (model,)).fetchall()
         else:

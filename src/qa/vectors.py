@@ -34,7 +34,7 @@ class VectorIndex:
         """Remove passage ids; ids not present are ignored."""
         if ids:
             with self._lock:
-                self._index.remove_ids(np.array(ids, dtype=np.int64))
+                self._index.remove_ids(np.array(ids, dtype=np.int64))  # type: ignore[arg-type]  # the SWIG wrapper takes arrays
 
     def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
         """(passage id, cosine similarity) of the k nearest vectors."""

@@ -27,9 +27,7 @@ def safe_url(url: str | None) -> str | None:
 
 def render_error(request: Request, status: int, message: str) -> Response:
     """An error page with the status and a one-line message."""
-    return templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message}, status_code=status
-    )
+    return templates.TemplateResponse(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -43,12 +43,13 @@
     return `/articles/${path}${query ? `?${query}` : ""}#cited`;
   }
 
+  // Show the latest message: its end for short ones, its start when it is taller than the window,
+  // so that a long answer is read from its first line rather than from its last source card.
   function scrollToLatest() {
     const last = log.lastElementChild;
-    if (last && typeof last.scrollIntoView === "function") {
-      last.scrollIntoView({ block: "end", behavior: "smooth" });
-    }
-    log.scrollTop = log.scrollHeight;
+    if (!last || typeof last.scrollIntoView !== "function") return;
+    const tall = last.getBoundingClientRect().height > window.innerHeight * 0.6;
+    last.scrollIntoView({ block: tall ? "start" : "end" });
   }
 
   function addMessage(kind) {
