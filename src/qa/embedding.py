@@ -59,7 +59,7 @@ class SentenceTransformerEmbedder:
         )
         dimension: int | None = get_dimension()
         self.dimension = dimension or 0
-        self.max_tokens = int(self._model.max_seq_length)
+        self.max_tokens = self._model.max_seq_length or 512
         self._batch_size = batch_size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
