@@ -69,3 +69,12 @@ def test_search_returns_passages_best_first_with_highlights(sample_qa: QA) -> No
     assert len(hits) == 3
     assert "natural gas" in hits[0].passage
     assert hits[0].start <= hits[0].highlight[0] < hits[0].highlight[1] <= hits[0].end
+
+
+def test_every_answer_sentence_is_highlighted_by_its_marker(sample_qa: QA) -> None:
+    text = sample_qa.article(SAMPLE_ID).text
+    for question in ('What does "Nurly Zhol" mean?', "Who joined the SCO?", "When was the SCO founded?"):
+        answer = sample_qa.ask(question)
+        for sentence, marker in __import__("re").findall(r"(.+?) \[(\d+)\]\s*", answer.answer):
+            start, end = answer.citations[int(marker) - 1].highlight
+            assert sentence.strip() in text[start:end], (question, sentence)

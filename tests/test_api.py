@@ -215,3 +215,11 @@ def test_openapi_documents_every_endpoint(client: TestClient) -> None:
     assert {"get", "post"} <= set(paths["/api/articles"])
     assert "multipart/form-data" in paths["/api/articles"]["post"]["requestBody"]["content"]
     assert json.dumps(schema)  # serialisable
+
+
+def test_the_api_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/docs-static/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-static/swagger-ui.css").status_code == 200

@@ -97,23 +97,12 @@ def score_sentences(
 
 def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]]) -> list[SearchHit]:
     """Search results, each highlighting its passage's best supporting sentence."""
-    hits = []
+    hits: list[SearchHit] = []
     for candidate, scored in zip(candidates, sentences, strict=True):
         best = max(scored, key=lambda s: s.score, default=None)
         p = candidate.passage
-        hits.append(
-            SearchHit(
-                article_id=p.article_id,
-                title=p.title,
-                url=p.url,
-                published=p.published,
-                passage=p.text,
-                start=p.start,
-                end=p.end,
-                highlight=(best.start, best.end) if best else (p.start, p.end),
-                score=round(candidate.similarity, 4),
-            )
-        )
+        highlight = (best.start, best.end) if best else (p.start, p.end)
+        hits.append(SearchHit(**_citation(0, candidate, highlight).model_dump(exclude={"n"})))
     return hits
 
 
@@ -123,35 +112,64 @@ def compose(
     sentences: Sequence[Sequence[ScoredSentence]],
     min_score: float,
 ) -> Answer:
-    """The answer: the best supporting sentence(s) with [n] markers, or a plain abstention."""
+    """The answer: the best supporting sentence(s), each with the [n] of the citation that highlights it.
+
+    Citations come first for the answer's sentences (one per sentence, or one for two neighbouring
+    sentences), then for the other relevant passages, each highlighting its own best sentence.
+    """
     relevant = [i for i, c in enumerate(candidates) if c.relevance >= min_score]
-    if not relevant:
-        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
-    hits = hits_for([candidates[i] for i in relevant], [sentences[i] for i in relevant])
-    citations = [Citation(n=n, **hit.model_dump()) for n, hit in enumerate(hits, start=1)]
-    ranked = sorted(
-        ((s, n) for n, i in enumerate(relevant, start=1) for s in sentences[i]),
-        key=lambda sn: sn[0].score,
-        reverse=True,
-    )
+    ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
     if not ranked:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
-    best, best_n = ranked[0]
-    chosen = [(best, best_n)]
-    for sentence, n in ranked[1:3]:
+    chosen = [ranked[0]]
+    for sentence in ranked[1:3]:
         # A second sentence only when it supports the answer nearly as well and says something new.
-        if sentence.score >= SECOND_SENTENCE * best.score and not _overlaps(sentence, best):
-            chosen.append((sentence, n))
+        if sentence.score >= SECOND_SENTENCE * ranked[0].score and not _overlaps(sentence, ranked[0]):
+            chosen.append(sentence)
             break
-    answer = " ".join(f"{_sentence_text(candidates, s)} [{n}]" for s, n in chosen)
-    if len(chosen) == 2 and chosen[0][1] == chosen[1][1]:
-        # Two sentences of one passage: highlight both when they are neighbours.
-        first, second = sorted((s for s, _ in chosen), key=lambda s: s.start)
-        passage = candidates[first.candidate].passage
-        if not passage.text[first.end - passage.start : second.start - passage.start].strip():
-            cited = citations[chosen[0][1] - 1]
-            citations[chosen[0][1] - 1] = cited.model_copy(update={"highlight": (first.start, second.end)})
+    spans = [(s.candidate, s.start, s.end) for s in chosen]
+    if len(chosen) == 2 and _neighbours(candidates, chosen[0], chosen[1]):
+        first, second = sorted(chosen, key=lambda s: s.start)
+        spans = [(first.candidate, first.start, second.end)]
+    citations: list[Citation] = []
+    markers: list[int] = []
+    for candidate, start, end in spans:
+        citations.append(_citation(len(citations) + 1, candidates[candidate], (start, end)))
+        markers.append(len(citations))
+    if len(spans) < len(chosen):
+        markers.append(markers[0])
+    cited = {candidates[c].passage.id for c, _, _ in spans}
+    for i in relevant:
+        if candidates[i].passage.id not in cited:
+            best = max(sentences[i], key=lambda s: s.score)
+            citations.append(_citation(len(citations) + 1, candidates[i], (best.start, best.end)))
+    answer = " ".join(f"{_sentence_text(candidates, s)} [{n}]" for s, n in zip(chosen, markers, strict=True))
     return Answer(question=question, answer=answer, abstained=False, citations=citations)
+
+
+def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citation:
+    p = candidate.passage
+    return Citation(
+        n=n,
+        article_id=p.article_id,
+        title=p.title,
+        url=p.url,
+        published=p.published,
+        passage=p.text,
+        start=p.start,
+        end=p.end,
+        highlight=highlight,
+        score=round(candidate.similarity, 4),
+    )
+
+
+def _neighbours(candidates: Sequence[Candidate], a: ScoredSentence, b: ScoredSentence) -> bool:
+    """Two sentences of one passage with only white space between them."""
+    if a.candidate != b.candidate:
+        return False
+    first, second = sorted((a, b), key=lambda s: s.start)
+    p = candidates[a.candidate].passage
+    return not p.text[first.end - p.start : second.start - p.start].strip()
 
 
 _ACRONYM = re.compile(

@@ -25,8 +25,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-# The interactive docs load their own scripts; they get a looser policy of their own.
-_DOCS_PATHS = ("/docs", "/redoc")
+# The interactive docs page has an inline script of its own; it is left without the policy.
+_DOCS_PATHS = ("/docs",)
 
 
 def create_app(qa: QA | None = None) -> FastAPI:
@@ -36,12 +36,15 @@ def create_app(qa: QA | None = None) -> FastAPI:
         title="qa",
         description=(package_doc or "").strip().splitlines()[0],
         version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.qa = qa
     app.include_router(api_router)
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    _serve_docs_offline(app)
     install_error_handlers(app, render_error)
 
     @app.middleware("http")
@@ -54,3 +57,22 @@ def create_app(qa: QA | None = None) -> FastAPI:
         return response
 
     return app
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package, not a CDN: no network at run time."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="qa API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
