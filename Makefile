@@ -8,8 +8,7 @@ PORT ?= 8000
 .PHONY: run test check lint format bench clean install install-test
 
 run: $(VENV)/.installed  ## install, build or update the index from corpus/, serve on http://$(HOST):$(PORT)
-	$(BIN)/qa ingest --quiet
-	$(BIN)/qa serve --host $(HOST) --port $(PORT)
+	$(BIN)/qa serve --ingest --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test  ## install with test dependencies and run the whole suite
 	$(BIN)/pytest

@@ -205,17 +205,28 @@ def rebuild(obj: Context) -> None:
 @click.option("--host", help="Address to listen on (QA_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (QA_PORT, default 8000).")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option("--ingest", "ingest_first", is_flag=True, help="First bring the index up to date with the corpus folder.")
 @pass_context
-def serve(obj: Context, host: str | None, port: int | None, workers: int) -> None:
+def serve(obj: Context, host: str | None, port: int | None, workers: int, ingest_first: bool) -> None:
     """Serve the chat page at / and the API at /api (docs at /docs).
 
     \b
     Example:
       QA_API_KEY=secret qa serve --host 0.0.0.0 --port 8000
+      qa serve --ingest        # what `make run` does
     """
     import uvicorn
 
     settings = obj.settings
+    if ingest_first:
+        with _domain_errors():
+            report = obj.qa.ingest()
+        for message in report.skipped:
+            click.echo(f"skipped: {message}", err=True)
+        click.echo(
+            f"index: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged",
+            err=True,
+        )
     # Workers build their app from the environment, so hand the settings over through it.
     os.environ["QA_INDEX_DIR"] = str(settings.index_dir)
     os.environ["QA_MODEL"] = settings.model

@@ -31,7 +31,12 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated between neighbouring passages.")
     min_score: float = Field(
-        0.35, ge=-1.0, le=1.0, description="Abstain when the best passage's cosine similarity is below this."
+        0.35,
+        ge=-1.0,
+        le=2.0,
+        description=(
+            "Abstain unless a passage's relevance (cosine + 0.25 × share of question words in it) reaches this."
+        ),
     )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a request may ask for.")

@@ -1,0 +1,153 @@
+"""Start-up and answer latency on the sample corpus, over real HTTP, as a user runs it.
+
+    python bench/latency.py            # both figures, printed as a Markdown table
+    python bench/latency.py --json
+
+1. `make run` on an installed machine, with the index missing (cold) and present (warm): seconds from the
+   command's start to the first successful POST /api/ask.
+2. POST /api/ask and GET /api/search latency (p50/p95) over HTTP on the sample index, after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+# Ten questions for start-up; request latency uses distinct questions so no answer comes from a cache.
+QUESTIONS = [
+    "How large are Kazakhstan's oil reserves?",
+    'What does "Nurly Zhol" mean?',
+    "Who joined the SCO?",
+    "When was the SCO founded?",
+    "What share of Kazakhstan's exports does China consume?",
+    "When will China host the next SCO meeting?",
+    "How much natural gas does Kazakhstan have?",
+    "What is Kazakhstan's GDP?",
+    "Where was the summit held?",
+    "What is the recipe for chocolate cake?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_make_run(index_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
+    env = {**os.environ, "QA_INDEX_DIR": str(index_dir)}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return process, started
+
+
+def first_answer(port: int, started: float, timeout: float = 120.0) -> float:
+    url = f"http://127.0.0.1:{port}/api/ask"
+    while time.perf_counter() - started < timeout:
+        try:
+            response = httpx.post(url, json={"question": QUESTIONS[0]}, timeout=30)
+            if response.status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # a benchmark polling a starting server, not a test
+    raise RuntimeError("no answer within the timeout")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def distinct_questions(count: int) -> list[str]:
+    """Questions no earlier request asked: each names different words of the sample article."""
+    words = sorted(set((REPO / "corpus/kazakhstan-china-new-silk-road.txt").read_text().split()))
+    words = [w.strip(".,“”\"'’()") for w in words if len(w) > 4]
+    return [
+        f"What does the article say about {words[i % len(words)]} and {words[(i * 7 + 3) % len(words)]}?"
+        for i in range(count)
+    ]
+
+
+def request_latency(port: int, rounds: int) -> dict[str, dict[str, float]]:
+    base = f"http://127.0.0.1:{port}"
+    fresh = iter(distinct_questions(2 * rounds))
+    out: dict[str, dict[str, float]] = {}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for q in QUESTIONS:  # warm-up: model, caches, connection
+            client.post("/api/ask", json={"question": q})
+        calls: dict[str, Callable[[str], httpx.Response]] = {
+            "POST /api/ask": lambda q: client.post("/api/ask", json={"question": q}),
+            "GET /api/search": lambda q: client.get("/api/search", params={"q": q}),
+        }
+        for name, call in calls.items():
+            times = []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                response = call(next(fresh))
+                times.append((time.perf_counter() - t) * 1000)
+                response.raise_for_status()
+            out[name] = {
+                "p50_ms": round(statistics.median(times), 1),
+                "p95_ms": round(percentile(times, 95), 1),
+                "n": rounds,
+            }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=200, help="requests per endpoint")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    results: dict[str, object] = {"cpu_cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = Path(tmp) / "index"
+        for label in ("cold: index built from corpus/", "warm: index present"):
+            port = free_port()
+            process, started = start_make_run(index_dir, port)
+            try:
+                results[f"make run to first answer, {label} (s)"] = round(first_answer(port, started), 2)
+                if label.startswith("warm"):
+                    results["latency"] = request_latency(port, args.rounds)
+            finally:
+                stop(process)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print("| measure | value |\n|---|---|")
+    for key, value in results.items():
+        if key == "latency":
+            assert isinstance(value, dict)
+            for endpoint, figures in value.items():
+                print(f"| {endpoint} p50 / p95 (ms, n={figures['n']}) | {figures['p50_ms']} / {figures['p95_ms']} |")
+        else:
+            print(f"| {key} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
