@@ -243,6 +243,69 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int, ingest
     )
 
 
+@cli.command(name="eval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Evaluate this existing index instead of a temporary one built from DATASET/articles.jsonl.",
+)
+@click.option(
+    "--distractors",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="More articles (files or folders) to index beside the dataset's, to test robustness.",
+)
+@click.option(
+    "--offtopic",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A dataset whose questions are about articles NOT indexed: measures abstention.",
+)
+@click.option("--limit", type=int, help="Only the first N questions (a quick look).")
+@pass_context
+def eval_(
+    obj: Context,
+    dataset: Path,
+    as_json: bool,
+    index_dir: Path | None,
+    distractors: tuple[Path, ...],
+    offtopic: Path | None,
+    limit: int | None,
+) -> None:
+    """Measure retrieval (hit@k, MRR), answers and abstention on a question set.
+
+    DATASET is a folder with articles.jsonl and questions.jsonl (the format of SQuAD-style sets).
+
+    \b
+    Example:
+      qa eval ../shared/data/squad-tune --offtopic other-set/ --distractors ../shared/data/bbc-news
+    """
+    import tempfile
+
+    from tqdm import tqdm
+
+    from qa import evaluation
+
+    with _domain_errors(), tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        questions = evaluation.load_questions(dataset)[:limit]
+        off = evaluation.load_questions(offtopic)[:limit] if offtopic else []
+        settings = obj.settings.model_copy(update={"index_dir": index_dir or Path(tmp) / "index"})
+        qa = QA(settings)
+        if index_dir is not None and qa.counts()[0] == 0:
+            raise click.ClickException(f"the index in {index_dir} is empty: run `qa ingest` into it first")
+        if index_dir is None:
+            sources = [dataset / "articles.jsonl", *distractors]
+            with tqdm(desc="indexing", unit="article", file=sys.stderr) as bar:
+                report = qa.ingest(sources, bar)
+            for message in report.skipped:
+                click.echo(f"skipped: {message}", err=True)
+        with tqdm(desc="asking", unit="question", file=sys.stderr) as bar:
+            result = evaluation.run(qa, questions, off, bar, dataset=str(dataset))
+    click.echo(evaluation.report_json(result) if as_json else evaluation.format_table(result))
+
+
 def _format_answer(answer: Answer) -> str:
     lines = [answer.answer]
     if answer.citations:

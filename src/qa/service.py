@@ -40,10 +40,15 @@ class QA:
     # -- questions ----------------------------------------------------------------------------------
     def ask(self, question: str, top_k: int = 5) -> Answer:
         """An extractive answer citing its passages, or an abstention when nothing relevant is indexed."""
+        return self.ask_ranked(question, top_k)[0]
+
+    def ask_ranked(self, question: str, top_k: int = 5, depth: int | None = None) -> tuple[Answer, list[Candidate]]:
+        """The answer from the top_k passages, and the retrieval ranking `depth` deep (for evaluation)."""
         question, top_k = self._check_query(question, top_k)
-        candidates, vector = self._retrieve(question, top_k)
+        ranking, vector = self._retrieve(question, max(top_k, depth or top_k))
+        candidates = ranking[:top_k]
         sentences = score_sentences(question, vector, candidates, self.index.embedder)
-        return compose(question, candidates, sentences, self.settings.min_score)
+        return compose(question, candidates, sentences, self.settings.min_score), ranking
 
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The passages most relevant to a query, best first, each with its best sentence highlighted."""
