@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,7 +14,9 @@ from qa.search import Candidate, coverage, query_terms, stem
 from qa.sentences import sentence_spans
 
 NOT_FOUND = "Not found in the articles."
+RERANK_WEIGHT = 2.0  # how much a passage's best sentence counts against its fused retrieval score
 SECOND_SENTENCE = 0.9  # a runner-up joins the answer when it scores at least this share of the best
+FOLLOW_ON = 0.75  # ... or this share, when it directly follows the best and refers back to it
 
 # What kind of thing a question asks for, and how to see it in a sentence.
 _YEAR_OR_DATE = re.compile(
@@ -95,6 +97,20 @@ def score_sentences(
     return scored
 
 
+def rerank(
+    candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]], weight: float
+) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+    """Candidates re-ordered by their fused score plus `weight` times their best sentence's support.
+
+    A passage that holds one sentence answering the question beats one that matches it loosely throughout.
+    """
+    best = [max((s.score for s in ss), default=0.0) for ss in sentences]
+    order = sorted(range(len(candidates)), key=lambda i: candidates[i].fused + weight * best[i], reverse=True)
+    return [candidates[i] for i in order], [
+        [replace(s, candidate=new) for s in sentences[old]] for new, old in enumerate(order)
+    ]
+
+
 def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]]) -> list[SearchHit]:
     """Search results, each highlighting its passage's best supporting sentence."""
     hits: list[SearchHit] = []
@@ -121,12 +137,15 @@ def compose(
     ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
     if not ranked:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
-    chosen = [ranked[0]]
-    for sentence in ranked[1:3]:
-        # A second sentence only when it supports the answer nearly as well and says something new.
-        if sentence.score >= SECOND_SENTENCE * ranked[0].score and not _overlaps(sentence, ranked[0]):
-            chosen.append(sentence)
-            break
+    best = ranked[0]
+    chosen = [best]
+    follow_on = _follow_on(candidates, sentences[best.candidate], best)
+    if follow_on is not None and follow_on.score >= FOLLOW_ON * best.score:
+        # The next sentence continues the best one ("... it welcomed India and Pakistan"): keep them together.
+        chosen.append(follow_on)
+    else:
+        # Otherwise a runner-up joins when it supports the answer nearly as well and says something new.
+        chosen += [s for s in ranked[1:3] if s.score >= SECOND_SENTENCE * best.score and not _overlaps(s, best)][:1]
     spans = [(s.candidate, s.start, s.end) for s in chosen]
     if len(chosen) == 2 and _neighbours(candidates, chosen[0], chosen[1]):
         first, second = sorted(chosen, key=lambda s: s.start)
@@ -161,6 +180,20 @@ def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citat
         highlight=highlight,
         score=round(candidate.similarity, 4),
     )
+
+
+def _follow_on(
+    candidates: Sequence[Candidate], passage_sentences: Sequence[ScoredSentence], best: ScoredSentence
+) -> ScoredSentence | None:
+    """The sentence right after `best` in its passage, when it refers back to it with a pronoun."""
+    following = [s for s in passage_sentences if s.start >= best.end]
+    if not following:
+        return None
+    nxt = min(following, key=lambda s: s.start)
+    p = candidates[best.candidate].passage
+    between = p.text[best.end - p.start : nxt.start - p.start]
+    text = p.text[nxt.start - p.start : nxt.end - p.start]
+    return nxt if "\n\n" not in between and _PRONOUN.search(text) else None
 
 
 def _neighbours(candidates: Sequence[Candidate], a: ScoredSentence, b: ScoredSentence) -> bool:

@@ -168,8 +168,7 @@ def format_table(report: Report) -> str:
     """A readable summary."""
     lines = [
         f"dataset            {report.dataset}",
-        f"questions          {report.questions}  (passages {report.passages}, "
-        f"mean {report.mean_passage_words} words)",
+        f"questions          {report.questions}  (passages {report.passages}, mean {report.mean_passage_words} words)",
         "hit@1 / @5 / @20   " + " / ".join(f"{report.hits[k]:.3f}" for k in HIT_AT),
         f"MRR                {report.mrr:.3f}",
         f"article recall@5   {report.article_recall_at_5:.3f}",

@@ -51,17 +51,51 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{t}"' for t in terms) if terms else None
 
 
-def retrieve(index: Index, query: str, query_vector: Vectors, k: int, depth: int = 50) -> list[Candidate]:
-    """The k best passages by reciprocal-rank fusion of the dense and lexical rankings."""
+def rrf(dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> dict[int, float]:
+    """Reciprocal-rank fusion (Cormack et al. 2009): each ranking adds 1 / (k + rank)."""
+    fused: dict[int, float] = {}
+    for ranking in (dense, lexical):
+        for rank, (passage_id, _) in enumerate(ranking):
+            fused[passage_id] = fused.get(passage_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return fused
+
+
+def score_fusion(
+    dense: list[tuple[int, float]], lexical: list[tuple[int, float]], weight: float = 0.5, floor: bool = False
+) -> dict[int, float]:
+    """Normalised score fusion: each leg's scores scaled to 0..1, weighted (`weight` for the dense leg).
+
+    Scaling is min-max over the retrieved list, or with `floor` from the leg's theoretical minimum (-1 for
+    cosine, 0 for BM25) to the observed maximum (TM2C2, Bruch et al. 2023).
+    """
+    fused: dict[int, float] = {}
+    for ranking, w, theoretical_min in ((dense, weight, -1.0), (lexical, 1.0 - weight, 0.0)):
+        if not ranking:
+            continue
+        scores = [s for _, s in ranking]
+        low, high = (theoretical_min if floor else min(scores)), max(scores)
+        for passage_id, score in ranking:
+            scaled = (score - low) / (high - low) if high > low else 1.0
+            fused[passage_id] = fused.get(passage_id, 0.0) + w * scaled
+    return fused
+
+
+def retrieve(
+    index: Index,
+    query: str,
+    query_vector: Vectors,
+    k: int,
+    depth: int = 50,
+    fusion: str = "score",
+    dense_weight: float = 0.5,
+) -> list[Candidate]:
+    """The k best passages by fusing the dense and lexical rankings (`rrf` or `score`)."""
     vectors = index.vectors()
     depth = max(depth, k)
     dense = vectors.search(query_vector, depth)
     match = fts_query(query)
     lexical = index.store.lexical(match, depth) if match else []
-    fused: dict[int, float] = {}
-    for ranking in ([i for i, _ in dense], [i for i, _ in lexical]):
-        for rank, passage_id in enumerate(ranking):
-            fused[passage_id] = fused.get(passage_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    fused = rrf(dense, lexical) if fusion == "rrf" else score_fusion(dense, lexical, dense_weight, fusion == "tm2c2")
     order = sorted(fused, key=lambda i: fused[i], reverse=True)[: k * 2]
     rows = index.store.passages(order)  # drops passages deleted since the search began
     similarity = dict(dense)

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from qa.answer import compose, hits_for, score_sentences
-from qa.embedding import Embedder, Vectors
+from qa.answer import RERANK_WEIGHT, ScoredSentence, compose, hits_for, rerank, score_sentences
+from qa.embedding import Embedder
 from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion
 from qa.index import Index, Progress
 from qa.reading import iter_article_files, read_bytes, read_file
@@ -42,23 +42,38 @@ class QA:
         """An extractive answer citing its passages, or an abstention when nothing relevant is indexed."""
         return self.ask_ranked(question, top_k)[0]
 
-    def ask_ranked(self, question: str, top_k: int = 5, depth: int | None = None) -> tuple[Answer, list[Candidate]]:
-        """The answer from the top_k passages, and the retrieval ranking `depth` deep (for evaluation)."""
+    def ask_ranked(self, question: str, top_k: int = 5, depth: int = 0) -> tuple[Answer, list[Candidate]]:
+        """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
         question, top_k = self._check_query(question, top_k)
-        ranking, vector = self._retrieve(question, max(top_k, depth or top_k))
-        candidates = ranking[:top_k]
-        sentences = score_sentences(question, vector, candidates, self.index.embedder)
-        return compose(question, candidates, sentences, self.settings.min_score), ranking
+        ranking, sentences = self._rank(question, top_k, depth)
+        answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score)
+        return answer, ranking
 
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The passages most relevant to a query, best first, each with its best sentence highlighted."""
         query, top_k = self._check_query(query, top_k)
-        candidates, vector = self._retrieve(query, top_k)
-        return hits_for(candidates, score_sentences(query, vector, candidates, self.index.embedder))
+        ranking, sentences = self._rank(query, top_k)
+        return hits_for(ranking[:top_k], sentences[:top_k])
 
-    def _retrieve(self, query: str, top_k: int) -> tuple[list[Candidate], Vectors]:
-        vector = self.index.embedder.encode_cached([query])[0]
-        return retrieve(self.index, query, vector, top_k), vector
+    def _rank(self, query: str, top_k: int, depth: int = 0) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+        """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head."""
+        settings = self.settings
+        embedder = self.index.embedder
+        vector = embedder.encode_cached([query])[0]
+        head_size = max(top_k, settings.rerank_depth)
+        ranking = retrieve(
+            self.index,
+            query,
+            vector,
+            max(head_size, depth),
+            fusion=settings.fusion,
+            dense_weight=settings.dense_weight,
+        )
+        head, rest = ranking[:head_size], ranking[head_size:]
+        sentences = score_sentences(query, vector, head, embedder)
+        if settings.rerank_depth:
+            head, sentences = rerank(head, sentences, RERANK_WEIGHT)
+        return head + rest, sentences
 
     def _check_query(self, text: str, top_k: int) -> tuple[str, int]:
         text = " ".join(text.split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,7 +28,7 @@ class Settings(BaseSettings):
         None, description="Bearer key for POST/DELETE /api/articles; unset means writes are refused."
     )
     chunk_tokens: int = Field(
-        160, ge=32, le=256, description="Largest passage, in model word pieces (special tokens included)."
+        200, ge=32, le=256, description="Largest passage, in model word pieces (special tokens included)."
     )
     chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated between neighbouring passages.")
     min_score: float = Field(
@@ -37,6 +38,13 @@ class Settings(BaseSettings):
         description=(
             "Abstain unless a passage's relevance (cosine + 0.25 × share of question words in it) reaches this."
         ),
+    )
+    fusion: Literal["score", "rrf"] = Field(
+        "score", description="How dense and lexical rankings combine: normalised scores, or reciprocal ranks."
+    )
+    dense_weight: float = Field(0.4, ge=0.0, le=1.0, description="Share of the dense leg in score fusion.")
+    rerank_depth: int = Field(
+        10, ge=0, le=100, description="Passages re-ranked by their best supporting sentence (0: no re-ranking)."
     )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a request may ask for.")
