@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,9 @@ OFFTOPIC = [
 ]
 
 
-def write_dataset(folder: Path, articles: list[dict[str, str]], questions: list[dict[str, object]]) -> Path:
+def write_dataset(
+    folder: Path, articles: Sequence[Mapping[str, object]], questions: Sequence[Mapping[str, object]]
+) -> Path:
     folder.mkdir(parents=True)
     (folder / "articles.jsonl").write_text("".join(json.dumps(a) + "\n" for a in articles))
     (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
