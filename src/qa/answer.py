@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -10,7 +11,7 @@ import numpy as np
 
 from qa.embedding import Embedder, Vectors
 from qa.records import Answer, Citation, SearchHit
-from qa.search import Candidate, coverage, query_terms, stem
+from qa.search import Candidate, query_terms, stem
 from qa.sentences import sentence_spans
 
 NOT_FOUND = "Not found in the articles."
@@ -58,7 +59,7 @@ class SentenceWeights:
     """How the parts of a sentence's support score are weighed."""
 
     similarity: float = 1.0
-    overlap: float = 0.35
+    overlap: float = 0.7
     expected_type: float = 0.1
     passage: float = 0.2
 
@@ -75,7 +76,10 @@ def score_sentences(
     texts = [_in_context(c, ss, i) for c, ss in zip(candidates, spans, strict=True) for i in range(len(ss))]
     vectors = embedder.encode_cached(texts) if texts else np.zeros((0, 1), dtype=np.float32)
     similarities = vectors @ question_vector.reshape(-1) if texts else np.zeros(0)
-    terms = {stem(t) for t in query_terms(question)} | _acronym_terms(question, [c.passage.text for c in candidates])
+    terms = {stem(t) for t in query_terms(question) if t not in QUESTION_WORDS}
+    terms |= _acronym_terms(question, [c.passage.text for c in candidates])
+    words = [{stem(w) for w in re.findall(r"\w+", text.lower())} for text in texts]
+    weights_by_term = _local_idf(terms, words)
     expects = next((pattern for asks, pattern in _EXPECTS if asks.search(question)), None)
     scored: list[list[ScoredSentence]] = []
     row = 0
@@ -83,7 +87,7 @@ def score_sentences(
         sentences = []
         for start, end in sentence_spans_:
             text = texts[row]
-            overlap = coverage(terms, text)
+            overlap = _weighted_overlap(weights_by_term, words[row])
             typed = 1.0 if expects is not None and expects.search(text) else 0.0
             score = (
                 weights.similarity * float(similarities[row])
@@ -109,6 +113,24 @@ def rerank(
     return [candidates[i] for i in order], [
         [replace(s, candidate=new) for s in sentences[old]] for new, old in enumerate(order)
     ]
+
+
+QUESTION_WORDS = frozenset(
+    "how much many long old far often large big what which who whom whose when where why type kind name called "
+    "one ones year years".split()
+)
+
+
+def _local_idf(terms: set[str], sentence_words: Sequence[set[str]]) -> dict[str, float]:
+    """Weight of each question term: rarer among the candidate sentences means more telling."""
+    total = len(sentence_words)
+    return {t: math.log(1 + total / (1 + sum(t in words for words in sentence_words))) for t in terms}
+
+
+def _weighted_overlap(weights: dict[str, float], words: set[str]) -> float:
+    """Share of the question's (weighted) terms that a sentence contains."""
+    whole = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in words) / whole if whole else 0.0
 
 
 def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]]) -> list[SearchHit]:

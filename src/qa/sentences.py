@@ -37,8 +37,8 @@ def _is_abbreviation(text: str, sentence_start: int, dot: int) -> bool:
     while word_start > sentence_start and not text[word_start - 1].isspace():
         word_start -= 1
     word = text[word_start:dot].lstrip("\"'“‘([").lower()
-    # Single initials ("J. Smith") and listed abbreviations ("Dr.", "U.S.") do not end a sentence.
-    return (len(word) == 1 and word.isalpha()) or word in _ABBREVIATIONS
+    # Single initials ("J. Smith"), dotted abbreviations ("a.k.a.") and listed ones ("Dr.") end no sentence.
+    return (len(word) == 1 and word.isalpha()) or word in _ABBREVIATIONS or ("." in word and len(word) <= 8)
 
 
 def _append_stripped(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
