@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import CORPUS, SAMPLE_ID
 from qa.cli import EXIT_SKIPPED, cli
 
-COMMANDS = ["ingest", "ask", "search", "list", "delete", "rebuild", "serve"]
+COMMANDS = ["ingest", "ask", "search", "list", "delete", "rebuild", "serve", "watch", "eval"]
 
 
 @pytest.fixture
@@ -103,3 +103,17 @@ def test_the_installed_script_runs(tmp_path: Path) -> None:
     result = subprocess.run([str(qa), "list"], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "0 articles" in result.stderr
+
+
+def test_prune_never_removes_articles_added_through_the_api(runner: CliRunner, tmp_path: Path) -> None:
+    from qa import QA, Article, Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("A\n\nThe bakery sells rye bread.")
+    run(runner, "ingest", "--quiet", str(corpus))
+    QA(Settings()).add(Article(id="api-1", text="Uploaded through the API."))
+    code, output = run(runner, "ingest", "--quiet", "--prune", str(corpus))
+    assert code == 0 and "0 removed" in output
+    code, output = run(runner, "list", "--json")
+    assert sorted(a["id"] for a in json.loads(output)["articles"]) == ["a.txt", "api-1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ import numpy as np
 
 from qa.embedding import Embedder, Vectors
 from qa.records import Answer, Citation, SearchHit
-from qa.search import Candidate, query_terms, stem
+from qa.search import STOPWORDS, Candidate, query_terms, stem
 from qa.sentences import sentence_spans
 
 NOT_FOUND = "Not found in the articles."
@@ -60,8 +61,9 @@ class SentenceWeights:
 
     similarity: float = 1.0
     overlap: float = 0.7
-    expected_type: float = 0.1
+    expected_type: float = 0.2
     passage: float = 0.2
+    phrase: float = 0.2
 
 
 def score_sentences(
@@ -77,10 +79,13 @@ def score_sentences(
     vectors = embedder.encode_cached(texts) if texts else np.zeros((0, 1), dtype=np.float32)
     similarities = vectors @ question_vector.reshape(-1) if texts else np.zeros(0)
     terms = {stem(t) for t in query_terms(question) if t not in QUESTION_WORDS}
-    terms |= _acronym_terms(question, [c.passage.text for c in candidates])
-    words = [{stem(w) for w in re.findall(r"\w+", text.lower())} for text in texts]
+    acronyms = _acronyms([c.passage.text for c in candidates])
+    words = [_with_acronyms({stem(w) for w in re.findall(r"\w+", text.lower())}, acronyms) for text in texts]
     weights_by_term = _local_idf(terms, words)
     expects = next((pattern for asks, pattern in _EXPECTS if asks.search(question)), None)
+    asked = question.lower()
+    content = [stem(t) for t in re.findall(r"\w+", asked) if t not in STOPWORDS and t not in QUESTION_WORDS]
+    bigrams = set(itertools.pairwise(content))
     scored: list[list[ScoredSentence]] = []
     row = 0
     for rank, (candidate, sentence_spans_) in enumerate(zip(candidates, spans, strict=True)):
@@ -88,11 +93,13 @@ def score_sentences(
         for start, end in sentence_spans_:
             text = texts[row]
             overlap = _weighted_overlap(weights_by_term, words[row])
-            typed = 1.0 if expects is not None and expects.search(text) else 0.0
+            typed = 1.0 if expects is not None and _new_match(expects, text, asked) else 0.0
+            phrase = _phrase_overlap(bigrams, text) if weights.phrase else 0.0
             score = (
                 weights.similarity * float(similarities[row])
                 + weights.overlap * overlap
                 + weights.expected_type * typed
+                + weights.phrase * phrase
                 + weights.passage * candidate.similarity
             )
             sentences.append(ScoredSentence(rank, candidate.passage.article_id, start, end, score))
@@ -121,6 +128,19 @@ QUESTION_WORDS = frozenset(
 )
 
 
+def _new_match(pattern: re.Pattern[str], text: str, asked: str) -> bool:
+    """The sentence holds the kind of thing asked for, and not merely what the question already says."""
+    return any(m.group(0).lower() not in asked for m in pattern.finditer(text))
+
+
+def _phrase_overlap(bigrams: set[tuple[str, str]], text: str) -> float:
+    """Share of the question's adjacent content-word pairs that the sentence repeats in order."""
+    if not bigrams:
+        return 0.0
+    words = [stem(w) for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
+    return len(bigrams & set(itertools.pairwise(words))) / len(bigrams)
+
+
 def _local_idf(terms: set[str], sentence_words: Sequence[set[str]]) -> dict[str, float]:
     """Weight of each question term: rarer among the candidate sentences means more telling."""
     total = len(sentence_words)
@@ -144,6 +164,15 @@ def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[Score
     return hits
 
 
+def support(candidate: Candidate, sentences: Sequence[ScoredSentence]) -> float:
+    """How well a passage answers: its best sentence's score plus its own cosine similarity.
+
+    This is what abstention thresholds (QA_MIN_SCORE); calibrated on questions about indexed and
+    about other articles (see the README).
+    """
+    return max((s.score for s in sentences), default=0.0) + candidate.similarity
+
+
 def compose(
     question: str,
     candidates: Sequence[Candidate],
@@ -155,7 +184,7 @@ def compose(
     Citations come first for the answer's sentences (one per sentence, or one for two neighbouring
     sentences), then for the other relevant passages, each highlighting its own best sentence.
     """
-    relevant = [i for i, c in enumerate(candidates) if c.relevance >= min_score]
+    relevant = [i for i, c in enumerate(candidates) if support(c, sentences[i]) >= min_score]
     ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
     if not ranked:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
@@ -232,19 +261,24 @@ _ACRONYM = re.compile(
 )
 
 
-def _acronym_terms(question: str, texts: Sequence[str]) -> set[str]:
-    """Terms an acronym defined in the passages adds: "SCO" for "Shanghai Cooperation Organization" and back."""
-    added: set[str] = set()
-    folded = " ".join(question.lower().split())
-    asked = set(re.findall(r"\w+", folded))
+def _acronyms(texts: Sequence[str]) -> list[tuple[str, frozenset[str]]]:
+    """Acronyms the passages define, as "Shanghai Cooperation Organization (SCO)", with their name's words."""
+    found = []
     for text in texts:
         for match in _ACRONYM.finditer(text):
-            name, acronym = " ".join(match.group(1).lower().split()), match.group(2).lower()
-            if name in folded:
-                added.add(acronym)
-            elif acronym in asked:
-                added.update(stem(t) for t in query_terms(name))
-    return added
+            words = frozenset(stem(t) for t in query_terms(match.group(1)))
+            found.append((match.group(2).lower(), words))
+    return found
+
+
+def _with_acronyms(words: set[str], acronyms: Sequence[tuple[str, frozenset[str]]]) -> set[str]:
+    """A sentence's words, where an acronym also stands for its name's words and the name for the acronym."""
+    for acronym, name in acronyms:
+        if acronym in words:
+            words |= name
+        elif name and name <= words:
+            words.add(acronym)
+    return words
 
 
 _PRONOUN = re.compile(r"\b(?:it|its|they|their|them|he|his|she|her|this|these)\b", re.IGNORECASE)

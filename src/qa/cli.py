@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from qa.errors import QAError
-from qa.records import Answer, SearchHit
+from qa.records import Answer, IngestReport, SearchHit
 from qa.service import QA
 from qa.settings import Settings
 
@@ -206,14 +206,18 @@ def rebuild(obj: Context) -> None:
 @click.option("--port", type=int, help="Port to listen on (QA_PORT, default 8000).")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 @click.option("--ingest", "ingest_first", is_flag=True, help="First bring the index up to date with the corpus folder.")
+@click.option("--watch", "watch_corpus", is_flag=True, help="Keep the index in step with the corpus folder.")
 @pass_context
-def serve(obj: Context, host: str | None, port: int | None, workers: int, ingest_first: bool) -> None:
+def serve(
+    obj: Context, host: str | None, port: int | None, workers: int, ingest_first: bool, watch_corpus: bool
+) -> None:
     """Serve the chat page at / and the API at /api (docs at /docs).
 
     \b
     Example:
       QA_API_KEY=secret qa serve --host 0.0.0.0 --port 8000
       qa serve --ingest        # what `make run` does
+      qa serve --watch         # files added to corpus/ are answerable within seconds
     """
     import uvicorn
 
@@ -232,6 +236,16 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int, ingest
     os.environ["QA_MODEL"] = settings.model
     with _domain_errors():
         obj.qa.counts()  # fail here, with a clear message, if the index cannot be opened
+    if watch_corpus:
+        import threading
+
+        from qa.watching import watch_folder
+
+        stop = threading.Event()
+        threading.Thread(
+            target=watch_folder, args=(obj.qa, settings.corpus_dir, stop), name="qa-watch", daemon=True
+        ).start()
+        click.echo(f"watching {settings.corpus_dir}", err=True)
     click.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
     uvicorn.run(
         "qa.app:create_app",
@@ -241,6 +255,35 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int, ingest
         workers=workers,
         log_level="warning",
     )
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_context
+def watch(obj: Context, folder: Path | None) -> None:
+    """Keep the index in step with a folder: new, changed and deleted files, until Ctrl-C.
+
+    \b
+    Example:
+      qa watch corpus/
+    """
+    import threading
+
+    from qa.watching import watch_folder
+
+    folder = folder or obj.settings.corpus_dir
+    with _domain_errors():
+        report = obj.qa.ingest([folder], prune=True)
+    click.echo(
+        f"watching {folder} ({len(report.added) + len(report.updated)} changed on start); Ctrl-C stops", err=True
+    )
+
+    def show(batch: IngestReport) -> None:
+        for message in batch.skipped:
+            click.echo(f"skipped: {message}", err=True)
+        click.echo(f"{len(batch.added)} added, {len(batch.updated)} updated, {len(batch.deleted)} removed", err=True)
+
+    watch_folder(obj.qa, folder, threading.Event(), show)
 
 
 @cli.command(name="eval")

@@ -13,7 +13,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -122,9 +122,19 @@ class Index:
             )
 
     # -- writing ------------------------------------------------------------------------------------
-    def upsert(self, articles: Iterable[Article], progress: Progress | None = None, batch: int = 32) -> dict[str, str]:
-        """Add new articles and replace changed ones; returns each id's status (added/updated/unchanged)."""
+    def upsert(
+        self,
+        articles: Iterable[Article],
+        progress: Progress | None = None,
+        batch: int = 32,
+        files: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Add new articles and replace changed ones; returns each id's status (added/updated/unchanged).
+
+        `files` maps article ids to the file each was read from, so `--prune` and watch can find them.
+        """
         statuses: dict[str, str] = {}
+        files = files or {}
         with self.writer.hold():
             self._check_chunking()
             known = self.store.content_hashes()
@@ -139,14 +149,18 @@ class Index:
                 known[article.id] = article.content_hash()
                 pending = [a for a in pending if a.id != article.id] + [article]
                 if len(pending) >= batch:
-                    self._write_batch(pending, progress)
+                    self._write_batch(pending, progress, files)
                     pending = []
             if pending:
-                self._write_batch(pending, progress)
+                self._write_batch(pending, progress, files)
+            unchanged = {i: files[i] for i, status in statuses.items() if status == "unchanged" and i in files}
+            if unchanged:
+                with self.store.transaction() as db:
+                    self.store.set_files(db, unchanged)
             self._maybe_checkpoint()
         return statuses
 
-    def _write_batch(self, articles: Sequence[Article], progress: Progress | None) -> None:
+    def _write_batch(self, articles: Sequence[Article], progress: Progress | None, files: Mapping[str, str]) -> None:
         chunked = [(a, passages_for(a, self.policy, self.embedder.count_tokens)) for a in articles]
         hashes = {id(a): [text_hash(p.text) for p in ps] for a, ps in chunked}
         self._embed_missing({h: p.text for a, ps in chunked for p, h in zip(ps, hashes[id(a)], strict=True)})
@@ -154,7 +168,7 @@ class Index:
             if not self.store.meta():
                 self._record_meta(db)
             for article, passages in chunked:
-                self.store.save_article(db, article, passages, hashes[id(article)])
+                self.store.save_article(db, article, passages, hashes[id(article)], files.get(article.id))
         if not (self.folder / "index.json").exists():
             self._write_manifest()
         if progress is not None:
@@ -179,11 +193,12 @@ class Index:
             meta = self.store.meta()
             if meta.get("chunking") != self.policy.describe():
                 articles = list(self.store.articles())
+                files = self.store.files()
                 if progress is not None:
                     progress.total = len(articles)
                 for article in articles:
                     passages = passages_for(article, self.policy, self.embedder.count_tokens)
-                    self._replace_passages(article, passages)
+                    self._replace_passages(article, passages, files.get(article.id))
                     if progress is not None:
                         progress.update(1)
             else:
@@ -198,11 +213,11 @@ class Index:
                 self._vectors, self._seq = vectors, seq
             return len(vectors)
 
-    def _replace_passages(self, article: Article, passages: list[Passage]) -> None:
+    def _replace_passages(self, article: Article, passages: list[Passage], file: str | None) -> None:
         hashes = [text_hash(p.text) for p in passages]
         self._embed_missing(dict(zip(hashes, (p.text for p in passages), strict=True)))
         with self.store.transaction() as db:
-            self.store.save_article(db, article, passages, hashes)
+            self.store.save_article(db, article, passages, hashes, file)
 
     def _stored_texts(self) -> dict[str, str]:
         rows = self.store.connection().execute("SELECT text_hash, text FROM passages")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from qa.answer import RERANK_WEIGHT, ScoredSentence, compose, hits_for, rerank, score_sentences
@@ -93,33 +93,53 @@ class QA:
     ) -> IngestReport:
         """Read files and folders into the index; unreadable files are reported and the rest go on.
 
-        With `prune`, articles whose files are no longer under the given paths are removed.
+        With `prune`, articles read earlier from files under these paths whose files are gone (or no longer
+        hold them) are removed; articles added through the API are never pruned.
         """
         roots = list(paths) if paths else [self.settings.corpus_dir]
         report = IngestReport()
-        articles: list[Article] = []
-        for path in roots:
-            if not path.exists():
-                report.skipped.append(f"{path}: no such file or folder")
-        index_dir = self.settings.index_dir.resolve()
-        for file, root in iter_article_files(p for p in roots if p.exists()):
-            if file.resolve().is_relative_to(index_dir):
-                continue  # a corpus folder may hold the index itself
-            try:
-                articles.extend(read_file(file, root))
-            except InvalidArticle as e:
-                report.skipped.append(str(e))
-                log.warning("skipped %s", e)
+        articles, files = self.read(roots, report)
         if progress is not None:
             progress.total = len(articles)
-        statuses = self.index.upsert(articles, progress)
+        statuses = self.index.upsert(articles, progress, files=files)
         for article_id, status in statuses.items():
             getattr(report, status).append(article_id)
         if prune:
-            for article_id in sorted(set(self.index.store.content_hashes()) - set(statuses)):
-                self.index.delete(article_id)
-                report.deleted.append(article_id)
+            folders = [str(root.resolve()) for root in roots]
+            for article_id, file in sorted(self.index.store.files().items()):
+                inside = any(file == f or file.startswith(f.rstrip("/") + "/") for f in folders)
+                if inside and article_id not in statuses:
+                    self.index.delete(article_id)
+                    report.deleted.append(article_id)
         return report
+
+    def read(self, roots: Sequence[Path], report: IngestReport) -> tuple[list[Article], dict[str, str]]:
+        """The articles in files and folders, and the file each came from; failures go to the report."""
+        for path in roots:
+            if not path.exists():
+                report.skipped.append(f"{path}: no such file or folder")
+        return self.read_files(iter_article_files(p for p in roots if p.exists()), report)
+
+    def read_files(
+        self, pairs: Iterable[tuple[Path, Path]], report: IngestReport
+    ) -> tuple[list[Article], dict[str, str]]:
+        """The articles in (file, folder its id is relative to) pairs, and the file each came from."""
+        articles: list[Article] = []
+        files: dict[str, str] = {}
+        index_dir = self.settings.index_dir.resolve()
+        for file, root in pairs:
+            resolved = file.resolve()
+            if resolved.is_relative_to(index_dir):
+                continue  # a corpus folder may hold the index itself
+            try:
+                found = read_file(file, root)
+            except InvalidArticle as e:
+                report.skipped.append(str(e))
+                log.warning("skipped %s", e)
+                continue
+            articles.extend(found)
+            files.update((a.id, str(resolved)) for a in found)
+        return articles, files
 
     def add(self, article: Article) -> str:
         """Add or replace one article; returns added, updated or unchanged. Visible to the next query."""

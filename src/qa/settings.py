@@ -32,12 +32,10 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated between neighbouring passages.")
     min_score: float = Field(
-        0.35,
-        ge=-1.0,
-        le=2.0,
-        description=(
-            "Abstain unless a passage's relevance (cosine + 0.25 × share of question words in it) reaches this."
-        ),
+        1.1,
+        ge=0.0,
+        le=3.0,
+        description="Abstain unless a passage's support (best sentence score + cosine) reaches this; see README.",
     )
     fusion: Literal["score", "rrf"] = Field(
         "score", description="How dense and lexical rankings combine: normalised scores, or reciprocal ranks."

@@ -28,8 +28,10 @@ CREATE TABLE IF NOT EXISTS articles (
     author TEXT,
     source TEXT,
     content_hash TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    file TEXT  -- the file it was read from (absolute path), for --prune and watch; NULL for API uploads
 );
+CREATE INDEX IF NOT EXISTS articles_by_file ON articles(file);
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     article_id TEXT NOT NULL REFERENCES articles(id),
@@ -150,16 +152,21 @@ class Store:
         return dict(self.connection().execute("SELECT id, content_hash FROM articles").fetchall())
 
     def save_article(
-        self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage], hashes: Sequence[str]
+        self,
+        db: sqlite3.Connection,
+        article: Article,
+        passages: Sequence[Passage],
+        hashes: Sequence[str],
+        file: str | None = None,
     ) -> None:
         """Insert or replace an article and its passages inside a write transaction."""
         self._delete_passages(db, article.id)
         db.execute(
-            "INSERT INTO articles(id, title, text, url, published, author, source, content_hash, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title,"
+            "INSERT INTO articles(id, title, text, url, published, author, source, content_hash, updated_at, file)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title,"
             " text = excluded.text, url = excluded.url, published = excluded.published,"
             " author = excluded.author, source = excluded.source, content_hash = excluded.content_hash,"
-            " updated_at = excluded.updated_at",
+            " updated_at = excluded.updated_at, file = excluded.file",
             (
                 article.id,
                 article.title,
@@ -170,12 +177,23 @@ class Store:
                 article.source,
                 article.content_hash(),
                 datetime.now(UTC).isoformat(timespec="seconds"),
+                file,
             ),
         )
         db.executemany(
             "INSERT INTO passages(article_id, ordinal, start, end, text, text_hash) VALUES (?, ?, ?, ?, ?, ?)",
             [(p.article_id, p.ordinal, p.start, p.end, p.text, h) for p, h in zip(passages, hashes, strict=True)],
         )
+
+    def set_files(self, db: sqlite3.Connection, files: dict[str, str]) -> None:
+        """Record which file each (unchanged) article now comes from."""
+        db.executemany(
+            "UPDATE articles SET file = ? WHERE id = ? AND file IS NOT ?", [(f, i, f) for i, f in files.items()]
+        )
+
+    def files(self) -> dict[str, str]:
+        """Article id to the file it was read from, for articles read from files."""
+        return dict(self.connection().execute("SELECT id, file FROM articles WHERE file IS NOT NULL").fetchall())
 
     def delete_article(self, db: sqlite3.Connection, article_id: str) -> bool:
         """Remove an article and its passages inside a write transaction; False if it was not there."""

@@ -1,0 +1,86 @@
+"""Keep the index in step with a corpus folder: new, changed and deleted files are reflected in answers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchfiles import Change, watch
+
+from qa.records import IngestReport
+from qa.service import QA
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_MS = 200  # files written in one go are handled in one batch
+
+
+def sync_files(qa: QA, folder: Path, changed: set[Path], deleted: set[Path]) -> IngestReport:
+    """Apply one batch of file changes: re-read changed files, drop the articles of deleted ones."""
+    report = IngestReport()
+    folder = folder.resolve()
+    changed = {p.resolve() for p in changed}
+    known = qa.index.store.files()
+    gone = {str(p.resolve()) for p in deleted}
+    # A new folder's files may have been written before the watcher saw the folder: read them all.
+    expanded = changed | {f for p in changed if p.is_dir() for f in p.rglob("*")}
+    readable = sorted(
+        p for p in expanded if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    articles, files = qa.read_files(((p, folder) for p in readable), report)
+    statuses = qa.index.upsert(articles, files=files) if articles else {}
+    for article_id, status in statuses.items():
+        getattr(report, status).append(article_id)
+    # An article is gone when its file is, or when its (re-read) file no longer holds it.
+    reread = {str(p.resolve()) for p in readable}
+    for article_id, file in known.items():
+        removed = file in gone or any(file.startswith(g + "/") for g in gone)
+        if removed or (file in reread and article_id not in statuses):
+            qa.index.delete(article_id)
+            report.deleted.append(article_id)
+    return report
+
+
+def watch_folder(
+    qa: QA,
+    folder: Path,
+    stop: threading.Event,
+    on_batch: Callable[[IngestReport], None] | None = None,
+    ready: threading.Event | None = None,
+) -> None:
+    """Watch `folder` until `stop` is set, applying each batch of changes to the index.
+
+    `ready` is set once the watcher runs: changes made after that are never missed.
+    """
+    batches = watch(
+        folder,
+        stop_event=stop,
+        debounce=DEBOUNCE_MS,
+        step=50,
+        rust_timeout=500,
+        yield_on_timeout=True,  # an empty batch now and then tells us the watcher is up
+        raise_interrupt=False,
+    )
+    for batch in batches:
+        if ready is not None:
+            ready.set()
+        if not batch:
+            continue
+        changed = {Path(p) for kind, p in batch if kind != Change.deleted}
+        deleted = {Path(p) for kind, p in batch if kind == Change.deleted}
+        try:
+            report = sync_files(qa, folder, changed, deleted)
+        except Exception:  # a watcher must outlive one bad batch
+            log.exception("could not apply changes in %s", folder)
+            continue
+        log.info(
+            "watch: %d added, %d updated, %d removed, %d skipped",
+            len(report.added),
+            len(report.updated),
+            len(report.deleted),
+            len(report.skipped),
+        )
+        if on_batch is not None:
+            on_batch(report)
