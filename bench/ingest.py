@@ -1,0 +1,94 @@
+"""Ingestion cost on ../shared/data/bbc-news (2,225 articles), the figures of the README's ingest table.
+
+    python bench/ingest.py
+    python bench/ingest.py --corpus corpus/     # a quick look on another folder
+
+1. full ingest: passages/s, against the model's own encode rate on the same passages (pipeline overhead);
+2. re-ingest of the unchanged corpus (a fresh process, as a user runs it);
+3. one new article into the full index, against the same article into an empty index;
+4. `qa rebuild` with no model change (no passage may be re-embedded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from qa import QA, Article, Settings
+from qa.embedding import Vectors, load_embedder
+
+REPO = Path(__file__).resolve().parents[1]
+NEW_ARTICLE = Article(
+    id="bench/new-article",
+    title="Harbour reopens",
+    text=" ".join(
+        f"The harbour at Dunmore reopened on day {i} after repairs, and {i * 7} boats returned to the quay."
+        for i in range(30)
+    ),
+)
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/bbc-news")
+    args = parser.parse_args()
+    embedder = load_embedder("all-MiniLM-L6-v2")
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = Path(tmp) / "index"
+        qa = QA(Settings(index_dir=index_dir), embedder)
+        seconds = timed(lambda: qa.ingest([args.corpus]))
+        articles, passages = qa.counts()
+        texts = [r[0] for r in qa.index.store.connection().execute("SELECT text FROM passages")]
+        model_seconds = timed(lambda: embedder.encode(texts))
+        rate, model_rate = passages / seconds, len(texts) / model_seconds
+        rows.append(
+            (f"full ingest ({articles} articles, {passages} passages)", f"{seconds:.1f} s, {rate:.1f} passages/s")
+        )
+        rows.append(("model alone on the same passages", f"{model_seconds:.1f} s, {model_rate:.1f} passages/s"))
+        rows.append(("pipeline rate / model rate", f"{rate / model_rate:.2f}"))
+
+        env = {**os.environ, "QA_INDEX_DIR": str(index_dir)}
+        command = [sys.executable, "-m", "qa", "ingest", "--quiet", str(args.corpus)]
+        reingest = timed(lambda: subprocess.run(command, env=env, check=False, capture_output=True))
+        rows.append(("re-ingest, unchanged (`qa ingest` process, start to exit)", f"{reingest:.2f} s"))
+
+        one_full = timed(lambda: qa.add(NEW_ARTICLE))
+        empty = QA(Settings(index_dir=Path(tmp) / "empty"), embedder)
+        empty.add(Article(id="warm", text="Warm-up article."))
+        one_empty = timed(lambda: empty.add(NEW_ARTICLE))
+        rows.append(("one new article into the full index", f"{one_full * 1000:.0f} ms"))
+        rows.append(
+            ("the same article into an empty index", f"{one_empty * 1000:.0f} ms ({one_full / one_empty:.2f}×)")
+        )
+
+        encoded: list[int] = []
+        real_encode = embedder.encode
+
+        def counting_encode(texts: Sequence[str], *, progress: bool = False) -> Vectors:
+            encoded.append(len(texts))
+            return real_encode(texts, progress=progress)
+
+        embedder.encode = counting_encode  # type: ignore[method-assign]
+        rebuild = timed(lambda: QA(Settings(index_dir=index_dir), embedder).rebuild())
+        embedder.encode = real_encode  # type: ignore[method-assign]
+        rows.append(("`qa rebuild`, same model", f"{rebuild:.2f} s, {sum(encoded)} passages re-embedded"))
+    print("| measure | value |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
