@@ -6,7 +6,8 @@
 1. full ingest: passages/s, against the model's own encode rate on the same passages (pipeline overhead);
 2. re-ingest of the unchanged corpus (a fresh process, as a user runs it);
 3. one new article into the full index, against the same article into an empty index;
-4. `qa rebuild` with no model change (no passage may be re-embedded).
+4. `qa rebuild` with no model change (no passage may be re-embedded);
+5. `GET /api/search` p50/p95 over HTTP while `qa rebuild` runs in another process, against idle.
 """
 
 from __future__ import annotations
@@ -38,6 +39,65 @@ def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
+
+
+def search_during_rebuild(index_dir: Path) -> tuple[str, str, int]:
+    """Query latency over HTTP, idle and while another process rebuilds the index."""
+    import signal
+    import socket
+    import statistics
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "QA_INDEX_DIR": str(index_dir)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    words = ["election", "football", "music", "economy", "film", "phone", "minister", "market", "chelsea", "album"]
+    queries = [f"{a} {b} news" for a in words for b in words]
+
+    def figures(times: list[float]) -> str:
+        ordered = sorted(times)
+        return f"{statistics.median(ordered):.1f} / {ordered[int(0.95 * (len(ordered) - 1))]:.1f} ms (n={len(ordered)})"
+
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.1)  # a benchmark waiting for its server, not a test
+
+            def one(query: str) -> tuple[float, bool]:
+                started = time.perf_counter()
+                ok = client.get("/api/search", params={"q": query}).status_code == 200
+                return (time.perf_counter() - started) * 1000, ok
+
+            for q in queries:  # warm-up
+                one(q)
+            idle = [one(q)[0] for q in queries]
+            rebuild = subprocess.Popen([sys.executable, "-m", "qa", "rebuild"], env=env, stderr=subprocess.DEVNULL)
+            during: list[float] = []
+            errors = 0
+            while rebuild.poll() is None:
+                elapsed, ok = one(queries[len(during) % len(queries)])
+                during.append(elapsed)
+                errors += not ok
+            return figures(idle), figures(during), errors
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -85,6 +145,9 @@ def main() -> None:
         rebuild = timed(lambda: QA(Settings(index_dir=index_dir), embedder).rebuild())
         embedder.encode = real_encode  # type: ignore[method-assign]
         rows.append(("`qa rebuild`, same model", f"{rebuild:.2f} s, {sum(encoded)} passages re-embedded"))
+        idle, during, errors = search_during_rebuild(index_dir)
+        rows.append(("`GET /api/search` p50 / p95, idle", idle))
+        rows.append(("`GET /api/search` p50 / p95, while `qa rebuild` runs", f"{during} ({errors} errors)"))
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
