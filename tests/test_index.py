@@ -136,3 +136,16 @@ def test_rebuild_reuses_stored_vectors(sample_qa: QA, monkeypatch: pytest.Monkey
 def test_nothing_is_written_to_the_repo_index(settings: Settings) -> None:
     assert Path(settings.index_dir).parent != Path(__file__).resolve().parents[1]
     assert Settings().index_dir != Path("index")  # the autouse fixture points QA_INDEX_DIR elsewhere
+
+
+def test_a_second_writer_waits_then_gives_up_with_a_clear_message(
+    sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
+    from qa.errors import IndexBusy
+
+    impatient = QA(settings.model_copy(update={"writer_timeout": 0.2}), embedder)
+    with sample_qa.index.writer.hold():  # another writer (a separate lock file handle, as another process has)
+        with pytest.raises(IndexBusy, match="another"):
+            impatient.add(article("late", "A late article."))
+        assert impatient.ask("What does Nurly Zhol mean?").citations  # readers never wait
+    assert impatient.add(article("late", "A late article.")) == "added"
