@@ -10,7 +10,6 @@ from qa.index import Index
 from qa.store import PassageRow
 
 RRF_K = 60
-COVERAGE_WEIGHT = 0.25
 STOPWORDS = frozenset(
     """
     a about above after again against all am an and any are as at be because been before being below between
@@ -31,12 +30,6 @@ class Candidate:
     passage: PassageRow
     similarity: float
     fused: float
-    coverage: float = 0.0
-
-    @property
-    def relevance(self) -> float:
-        """What abstention thresholds: cosine similarity plus a bonus for the query's words found here."""
-        return self.similarity + COVERAGE_WEIGHT * self.coverage
 
 
 def query_terms(text: str) -> list[str]:
@@ -101,10 +94,7 @@ def retrieve(
     similarity = dict(dense)
     lexical_only = [i for i in order if i not in similarity and i in rows]
     similarity.update(vectors.similarity(query_vector, lexical_only))
-    terms = {stem(t) for t in query_terms(query)}
-    return [
-        Candidate(rows[i], similarity.get(i, 0.0), fused[i], coverage(terms, rows[i].text)) for i in order if i in rows
-    ][:k]
+    return [Candidate(rows[i], similarity.get(i, 0.0), fused[i]) for i in order if i in rows][:k]
 
 
 def stem(word: str) -> str:
@@ -113,11 +103,3 @@ def stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
-
-
-def coverage(terms: set[str], text: str) -> float:
-    """Share of the (stemmed) query terms that occur in a text."""
-    if not terms:
-        return 0.0
-    words = {stem(w) for w in re.findall(r"\w+", text.lower())}
-    return len(terms & words) / len(terms)
