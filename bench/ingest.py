@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,9 @@ from pathlib import Path
 
 from qa import QA, Article, Settings
 from qa.embedding import Vectors, load_embedder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import served
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_ARTICLE = Article(
@@ -43,23 +47,6 @@ def timed(action: Callable[[], object]) -> float:
 
 def search_during_rebuild(index_dir: Path) -> tuple[str, str, int]:
     """Query latency over HTTP, idle and while another process rebuilds the index."""
-    import signal
-    import socket
-    import statistics
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "QA_INDEX_DIR": str(index_dir)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     words = ["election", "football", "music", "economy", "film", "phone", "minister", "market", "chelsea", "album"]
     queries = [f"{a} {b} news" for a in words for b in words]
 
@@ -67,37 +54,25 @@ def search_during_rebuild(index_dir: Path) -> tuple[str, str, int]:
         ordered = sorted(times)
         return f"{statistics.median(ordered):.1f} / {ordered[int(0.95 * (len(ordered) - 1))]:.1f} ms (n={len(ordered)})"
 
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(0.1)  # a benchmark waiting for its server, not a test
+    with served(index_dir) as client:
 
-            def one(query: str) -> tuple[float, bool]:
-                started = time.perf_counter()
-                ok = client.get("/api/search", params={"q": query}).status_code == 200
-                return (time.perf_counter() - started) * 1000, ok
+        def one(query: str) -> tuple[float, bool]:
+            started = time.perf_counter()
+            ok = client.get("/api/search", params={"q": query}).status_code == 200
+            return (time.perf_counter() - started) * 1000, ok
 
-            for q in queries:  # warm-up
-                one(q)
-            idle = [one(q)[0] for q in queries]
-            rebuild = subprocess.Popen([sys.executable, "-m", "qa", "rebuild"], env=env, stderr=subprocess.DEVNULL)
-            during: list[float] = []
-            errors = 0
-            while rebuild.poll() is None:
-                elapsed, ok = one(queries[len(during) % len(queries)])
-                during.append(elapsed)
-                errors += not ok
-            return figures(idle), figures(during), errors
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for q in queries:  # warm-up
+            one(q)
+        idle = [one(q)[0] for q in queries]
+        env = {**os.environ, "QA_INDEX_DIR": str(index_dir)}
+        rebuild = subprocess.Popen([sys.executable, "-m", "qa", "rebuild"], env=env, stderr=subprocess.DEVNULL)
+        during: list[float] = []
+        errors = 0
+        while rebuild.poll() is None:
+            elapsed, ok = one(queries[len(during) % len(queries)])
+            during.append(elapsed)
+            errors += not ok
+        return figures(idle), figures(during), errors
 
 
 def main() -> None:

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from qa import QA, Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import served
 
 REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO.parent / "shared/data/squad-tune"
@@ -41,39 +38,15 @@ def percentiles(times: list[float]) -> str:
 
 
 def qa_over_http(index_dir: Path, warm: list[str], timed: list[str]) -> list[float]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "QA_INDEX_DIR": str(index_dir)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(0.1)  # a benchmark waiting for its server, not a test
-            for q in warm:
-                client.get("/api/search", params={"q": q}).raise_for_status()
-            times = []
-            for q in timed:
-                started = time.perf_counter()
-                client.get("/api/search", params={"q": q}).raise_for_status()
-                times.append((time.perf_counter() - started) * 1000)
-            return times
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    with served(index_dir) as client:
+        for q in warm:
+            client.get("/api/search", params={"q": q}).raise_for_status()
+        times = []
+        for q in timed:
+            started = time.perf_counter()
+            client.get("/api/search", params={"q": q}).raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+        return times
 
 
 def txtai_in_process(warm: list[str], timed: list[str]) -> list[float]:

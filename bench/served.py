@@ -1,0 +1,45 @@
+"""`qa serve` on a free port in another process, for the benchmarks that measure over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+@contextmanager
+def served(index_dir: Path, timeout: float = 120.0) -> Iterator[httpx.Client]:
+    """A client for a `qa serve` over `index_dir`, once /healthz answers; the server stops on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
+        env={**os.environ, "QA_INDEX_DIR": str(index_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.1)  # a benchmark waiting for its server, not a test
+            yield client
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
