@@ -149,3 +149,55 @@ def test_a_second_writer_waits_then_gives_up_with_a_clear_message(
             impatient.add(article("late", "A late article."))
         assert impatient.ask("What does Nurly Zhol mean?").citations  # readers never wait
     assert impatient.add(article("late", "A late article.")) == "added"
+
+
+class _Watcher:
+    """A progress bar that, halfway through a rebuild's embedding, checks what a reader sees."""
+
+    def __init__(self, check: object) -> None:
+        self.total: float | None = None
+        self.check = check
+        self.seen: list[tuple[int, int]] = []
+
+    def update(self, n: float = 1) -> None:
+        self.seen.append(self.check())  # type: ignore[operator]
+
+
+def test_a_rechunking_rebuild_switches_all_at_once(
+    sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
+    reader = QA(settings, embedder)
+    before = reader.counts()
+    old_ids = set(reader.index.vectors().ids())
+    rebuilder = QA(settings.model_copy(update={"chunk_tokens": 64}), embedder)
+
+    def reader_view() -> tuple[int, int]:
+        hits = reader.search("What does Nurly Zhol mean?", 3)
+        assert hits and all(h.end - h.start > 0 for h in hits)
+        return reader.counts()[1], len(set(reader.index.vectors().ids()) & old_ids)
+
+    watcher = _Watcher(reader_view)
+    after = rebuilder.rebuild(watcher)
+    assert watcher.seen and all(seen == (before[1], len(old_ids)) for seen in watcher.seen)  # old generation
+    assert after > before[1]
+    assert reader.counts()[1] == after and not set(reader.index.vectors().ids()) & old_ids  # then all new
+    assert reader.index.consistent()
+
+
+def test_a_running_reader_follows_a_rebuild_with_another_model(
+    sample_qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    # A second model: the packaged one copied to another path, so it has another name. No fake.
+    import shutil
+
+    from qa.embedding import model_path
+
+    other_model = tmp_path / "other-model"
+    shutil.copytree(model_path("all-MiniLM-L6-v2"), other_model)
+    server = QA(settings, embedder)
+    assert server.ask("What does Nurly Zhol mean?").citations
+    QA(settings.model_copy(update={"model": str(other_model)})).rebuild()
+    answer = server.ask("What does Nurly Zhol mean?")
+    assert answer.citations and server.index.embedder.name == str(other_model)
+    assert server.add(article("otter", "Sea otters hold hands while they sleep.")) == "added"
+    assert server.index.consistent()

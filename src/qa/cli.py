@@ -196,7 +196,7 @@ def rebuild(obj: Context) -> None:
     """
     from tqdm import tqdm
 
-    with _domain_errors(), tqdm(unit="article", file=sys.stderr) as bar:
+    with _domain_errors(), tqdm(desc="embedding", unit="passage", file=sys.stderr) as bar:
         vectors = obj.qa.rebuild(bar)
     click.echo(f"rebuilt: {vectors} passages indexed")
 

@@ -23,7 +23,7 @@ from qa.chunking import ChunkingPolicy, passages_for
 from qa.embedding import Embedder, load_embedder
 from qa.errors import IndexMismatch
 from qa.locking import WriterLock
-from qa.records import Article, Passage
+from qa.records import Article
 from qa.settings import Settings
 from qa.store import FORMAT_VERSION, LogEntry, Store
 from qa.vectors import VectorIndex
@@ -41,6 +41,7 @@ class Progress(Protocol):
         ...
 
 
+EMBED_BATCH = 256  # passages embedded (and stored, so a crash loses little) at a time
 CHECKPOINT_EVERY = 5_000  # log entries after which a writer writes a fresh FAISS checkpoint
 _CHECKPOINT = re.compile(r"^vectors-(\d+)\.faiss$")
 
@@ -63,6 +64,7 @@ class Index:
         self._embedder = embedder
         self._vectors: VectorIndex | None = None
         self._seq = -1
+        self._rebuilding = rebuilding
         self._refresh_lock = threading.Lock()
         self._check_meta(rebuilding)
 
@@ -137,6 +139,7 @@ class Index:
         files = files or {}
         with self.writer.hold():
             self._check_chunking()
+            self._follow_model(self.store.meta().get("model"))
             known = self.store.content_hashes()
             pending: list[Article] = []
             for article in articles:
@@ -174,13 +177,18 @@ class Index:
         if progress is not None:
             progress.update(len(articles))
 
-    def _embed_missing(self, texts_by_hash: dict[str, str]) -> None:
-        """Embed and store the passage texts this model has not embedded yet."""
+    def _embed_missing(self, texts_by_hash: dict[str, str], progress: Progress | None = None) -> None:
+        """Embed and store the passage texts this model has not embedded yet (progress counts passages)."""
         missing = sorted(self.store.missing_embeddings(self.embedder.name, texts_by_hash))
-        if missing:
-            vectors = self.embedder.encode([texts_by_hash[h] for h in missing])
+        if progress is not None:
+            progress.total = len(missing)
+        for first in range(0, len(missing), EMBED_BATCH):
+            batch = missing[first : first + EMBED_BATCH]
+            vectors = self.embedder.encode([texts_by_hash[h] for h in batch])
             with self.store.transaction() as db:
-                self.store.save_embeddings(db, self.embedder.name, missing, vectors)
+                self.store.save_embeddings(db, self.embedder.name, batch, vectors)
+            if progress is not None:
+                progress.update(len(batch))
 
     def delete(self, article_id: str) -> bool:
         """Remove an article; False when there was none with this id."""
@@ -188,21 +196,17 @@ class Index:
             return self.store.delete_article(db, article_id)
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Re-chunk and re-embed what the settings changed, then write a fresh checkpoint; returns vectors."""
+        """Re-chunk and re-embed what the settings changed, then switch to the new generation; returns vectors.
+
+        Everything slow (chunking, embedding) happens first, while the old generation keeps serving; the
+        switch is one transaction, so readers see either every article re-chunked or none.
+        """
         with self.writer.hold():
             meta = self.store.meta()
             if meta.get("chunking") != self.policy.describe():
-                articles = list(self.store.articles())
-                files = self.store.files()
-                if progress is not None:
-                    progress.total = len(articles)
-                for article in articles:
-                    passages = passages_for(article, self.policy, self.embedder.count_tokens)
-                    self._replace_passages(article, passages, files.get(article.id))
-                    if progress is not None:
-                        progress.update(1)
+                self._rechunk(progress)
             else:
-                self._embed_missing(self._stored_texts())
+                self._embed_missing(self._stored_texts(), progress)
             with self.store.transaction() as db:
                 self._record_meta(db)
                 self.store.forget_unused_embeddings(db, self.embedder.name)
@@ -213,11 +217,17 @@ class Index:
                 self._vectors, self._seq = vectors, seq
             return len(vectors)
 
-    def _replace_passages(self, article: Article, passages: list[Passage], file: str | None) -> None:
-        hashes = [text_hash(p.text) for p in passages]
-        self._embed_missing(dict(zip(hashes, (p.text for p in passages), strict=True)))
+    def _rechunk(self, progress: Progress | None) -> None:
+        """Every article split by the current policy and embedded, then swapped in by one transaction."""
+        articles = list(self.store.articles())
+        files = self.store.files()
+        chunked = [(a, passages_for(a, self.policy, self.embedder.count_tokens)) for a in articles]
+        hashes = {a.id: [text_hash(p.text) for p in ps] for a, ps in chunked}
+        texts = {h: p.text for a, ps in chunked for p, h in zip(ps, hashes[a.id], strict=True)}
+        self._embed_missing(texts, progress)
         with self.store.transaction() as db:
-            self.store.save_article(db, article, passages, hashes, file)
+            for article, passages in chunked:
+                self.store.save_article(db, article, passages, hashes[article.id], files.get(article.id))
 
     def _stored_texts(self) -> dict[str, str]:
         rows = self.store.connection().execute("SELECT text_hash, text FROM passages")
@@ -225,12 +235,18 @@ class Index:
 
     # -- the in-memory FAISS index ------------------------------------------------------------------
     def vectors(self) -> VectorIndex:
-        """The FAISS index, brought up to date with every committed write (from any process)."""
+        """The FAISS index, brought up to date with every committed write (from any process).
+
+        When a `qa rebuild` elsewhere switched the index to another model, this process switches too:
+        it loads that model for its queries and the new generation of vectors, without a restart.
+        """
+        version, model = self.store.state()
         current = self._vectors
-        if current is not None and self.store.version() == self._seq:
+        if current is not None and version == self._seq and model in (None, self.embedder.name):
             return current
         with self._refresh_lock, self.store.transaction(write=False):
-            version = self.store.version()
+            version, model = self.store.state()
+            self._follow_model(model)
             if self._vectors is not None and version == self._seq:
                 return self._vectors
             changes = self.store.changes_since(self._seq) if self._vectors is not None else None
@@ -240,6 +256,13 @@ class Index:
                 self._vectors = self._load(version)
             self._seq = version
             return self._vectors
+
+    def _follow_model(self, model: str | None) -> None:
+        """Switch to the model a rebuild (maybe in another process) recorded, dropping the old vectors."""
+        if model is not None and model != self.embedder.name and not self._rebuilding:
+            log.warning("the index was rebuilt with model %r: switching to it", model)
+            self._embedder = load_embedder(model)
+            self._vectors = None
 
     def _apply(self, vectors: VectorIndex, changes: Sequence[LogEntry]) -> None:
         # Passage ids are never reused, so a passage's history is at most one add then one delete.
