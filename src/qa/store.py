@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,6 +82,7 @@ class PassageRow:
     start: int
     end: int
     text: str
+    sentences: Vectors | None = field(default=None, compare=False, repr=False)  # see Index.sentence vectors
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,18 @@ class Store:
         """The number of the last change to the passages (0 for a new index)."""
         row = self.connection().execute("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'").fetchone()
         return int(row[0]) if row else 0
+
+    def state(self) -> tuple[int, str | None]:
+        """The last change's number and the model the vectors are from, in one read."""
+        row = (
+            self.connection()
+            .execute(
+                "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'),"
+                " (SELECT value FROM meta WHERE key = 'model')"
+            )
+            .fetchone()
+        )
+        return int(row[0] or 0), row[1]
 
     def changes_since(self, seq: int) -> list[LogEntry] | None:
         """Changes after `seq`, or None when the log no longer reaches back that far."""
