@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,14 +16,16 @@ import httpx
 
 
 @contextmanager
-def served(index_dir: Path, timeout: float = 120.0) -> Iterator[httpx.Client]:
-    """A client for a `qa serve` over `index_dir`, once /healthz answers; the server stops on exit."""
+def served(
+    index_dir: Path, timeout: float = 120.0, args: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> Iterator[httpx.Client]:
+    """A client for a `qa serve [args]` over `index_dir`, once /healthz answers; the server stops on exit."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
-        env={**os.environ, "QA_INDEX_DIR": str(index_dir)},
+        [sys.executable, "-m", "qa", "serve", "--port", str(port), *args],
+        env={**os.environ, "QA_INDEX_DIR": str(index_dir), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
