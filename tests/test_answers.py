@@ -78,3 +78,19 @@ def test_every_answer_sentence_is_highlighted_by_its_marker(sample_qa: QA) -> No
         for sentence, marker in __import__("re").findall(r"(.+?) \[(\d+)\]\s*", answer.answer):
             start, end = answer.citations[int(marker) - 1].highlight
             assert sentence.strip() in text[start:end], (question, sentence)
+
+
+def test_a_question_spelling_out_a_name_finds_the_passage_that_abbreviates_it(sample_qa: QA) -> None:
+    [hit] = sample_qa.search("Which countries joined the Shanghai Cooperation Organization?", 1)
+    assert "welcomed India and Pakistan" in hit.passage
+
+
+def test_a_spelled_out_name_also_searches_for_its_acronym() -> None:
+    from qa.search import acronyms_of, fts_query
+
+    assert acronyms_of("Which countries joined the Shanghai Cooperation Organization?") == ["sco"]
+    assert acronyms_of("Who is Barack Obama?") == []  # two-word names are mostly people
+    assert (
+        fts_query("What did the World Trade Organization rule?")
+        == '"world" OR "trade" OR "organization" OR "rule" OR "wto"'
+    )

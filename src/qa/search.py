@@ -39,9 +39,30 @@ def query_terms(text: str) -> list[str]:
 
 
 def fts_query(text: str) -> str | None:
-    """A safe FTS5 MATCH expression: every term quoted, so no user text is read as syntax."""
+    """A safe FTS5 MATCH expression: every term quoted, so no user text is read as syntax.
+
+    A multi-word name also asks for its acronym, since articles often name it once and then abbreviate it:
+    "Shanghai Cooperation Organization" matches passages that only say "SCO".
+    """
     terms = query_terms(text)
+    terms += [a for a in acronyms_of(text) if a not in terms]
     return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+_NAME_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|and|for|the|de)\s+)?[A-Z][a-z]+)+")
+
+
+def acronyms_of(text: str) -> list[str]:
+    """Lower-cased initials of capitalised names of three words or more ("World Trade Organization": wto)."""
+    found = []
+    for match in _NAME_RUN.finditer(text):
+        words = [w for w in match.group(0).split() if w[0].isupper() and w.lower() not in _NOT_NAME]
+        if len(words) >= 3:  # two-word names are mostly people, whose initials mean nothing
+            found.append("".join(w[0] for w in words).lower())
+    return found
+
+
+_NOT_NAME = STOPWORDS | {"which", "what", "who", "when", "where", "why", "how", "did", "does", "is", "was"}
 
 
 def rrf(dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> dict[int, float]:
