@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from qa.errors import InvalidArticle, PayloadTooLarge
+from qa.limits import rate_limited
 from qa.reading import article_from_mapping
 from qa.records import Answer, Article, ArticleSummary, SearchHit
 from qa.service import QA
@@ -52,6 +53,29 @@ class Health(BaseModel):
     passages: int
 
 
+class ErrorBody(BaseModel):
+    """Every error from the API: a one-line message and the HTTP status."""
+
+    error: str
+    status: int
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        400: "Malformed request (e.g. invalid multipart data)",
+        401: "No API key sent",
+        403: "Wrong API key, or writes disabled (no QA_API_KEY)",
+        404: "No such article",
+        409: "The index was built differently (model, format)",
+        413: "Body, upload or article count over the limit",
+        415: "Unsupported content type",
+        422: "Invalid input",
+        429: "Rate limit reached; see Retry-After",
+        503: "Another writer holds the index for too long",
+    }
+    return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
+
+
 def get_qa(request: Request) -> QA:
     """The QA object the app was built with."""
     qa: QA = request.app.state.qa
@@ -78,19 +102,33 @@ QADep = Annotated[QA, Depends(get_qa)]
 router = APIRouter(prefix="/api")
 
 
-@router.post("/ask", response_model=Answer, summary="Answer a question with cited passages")
+@router.post(
+    "/ask",
+    response_model=Answer,
+    summary="Answer a question with cited passages",
+    dependencies=[Depends(rate_limited)],
+    responses=_errors(409, 413, 422, 429),
+)
 def ask(body: AskRequest, qa: QADep) -> Answer:
     """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
     return qa.ask(body.question, body.top_k)
 
 
-@router.get("/search", response_model=SearchResponse, summary="Find the passages most relevant to a query")
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    summary="Find the passages most relevant to a query",
+    dependencies=[Depends(rate_limited)],
+    responses=_errors(409, 422, 429),
+)
 def search(qa: QADep, q: Annotated[str, Query(description="The query.")], top_k: int = 5) -> SearchResponse:
     """Passages best first, each with its supporting sentence's span as `highlight`."""
     return SearchResponse(results=qa.search(q, top_k))
 
 
-@router.get("/articles", response_model=ArticlePage, summary="List articles, newest first")
+@router.get(
+    "/articles", response_model=ArticlePage, summary="List articles, newest first", responses=_errors(422)
+)
 def list_articles(
     qa: QADep,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -101,7 +139,12 @@ def list_articles(
     return ArticlePage(total=total, offset=offset, limit=limit, articles=page)
 
 
-@router.get("/articles/{article_id:path}", response_model=Article, summary="One article with its full text")
+@router.get(
+    "/articles/{article_id:path}",
+    response_model=Article,
+    summary="One article with its full text",
+    responses=_errors(404, 422),
+)
 def get_article(article_id: str, qa: QADep) -> Article:
     """The article's text and metadata; citation offsets index into `text`."""
     return qa.article(article_id)
@@ -130,6 +173,7 @@ _UPLOAD_DOC: dict[str, Any] = {
     status_code=201,
     dependencies=[Depends(require_key)],
     openapi_extra=_UPLOAD_DOC,
+    responses=_errors(400, 401, 403, 409, 413, 415, 422, 503),
     summary="Add or replace an article (JSON, or an uploaded .txt/.md/.html/.json/.jsonl file)",
 )
 async def add_article(request: Request, qa: QADep) -> ArticleWrite:
@@ -172,6 +216,7 @@ async def add_article(request: Request, qa: QADep) -> ArticleWrite:
     response_model=ArticleWrite,
     dependencies=[Depends(require_key)],
     summary="Remove an article from the index",
+    responses=_errors(401, 403, 404, 422, 503),
 )
 def delete_article(article_id: str, qa: QADep) -> ArticleWrite:
     """Gone before the response: it is never cited again."""
