@@ -72,11 +72,14 @@ def create_app(qa: QA | None = None) -> FastAPI:
 
 
 def _serve_docs_offline(app: FastAPI) -> None:
-    """Swagger UI at /docs from the swagger-ui-bundle package, not a CDN, started by a static script (no inline
-    script, so /docs keeps the same Content-Security-Policy as every other page)."""
-    import swagger_ui_bundle
+    """Swagger UI 5 at /docs from the fastapi-offline package's files, not a CDN, started by a static script (no
+    inline script, so /docs keeps the same Content-Security-Policy as every other page)."""
+    from pathlib import Path
 
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+    import fastapi_offline  # only its bundled Swagger UI files are used
+
+    swagger_ui = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Response:
