@@ -183,16 +183,26 @@ def test_an_upload_may_hold_only_so_many_articles(sample_qa: QA, settings: Setti
 
 
 @pytest.mark.parametrize("method", ["TRACE", "PUT", "PATCH", "CONNECT", "OPTIONS", "PROPFIND"])
-@pytest.mark.parametrize("path", ["/", "/api/ask", "/api/articles", "/static/chat.js", "/no/such/page"])
-def test_only_the_methods_in_use_are_allowed(client: TestClient, method: str, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/", "GET"),
+        ("/api/ask", "POST"),
+        ("/api/articles", "GET, POST"),
+        ("/api/articles/x", "DELETE, GET"),
+        ("/static/chat.js", "GET, HEAD"),
+    ],
+)
+def test_only_the_methods_in_use_are_allowed(client: TestClient, method: str, path: str, allow: str) -> None:
     response = client.request(method, path)
     assert response.status_code == 405, (method, path, response.status_code)
-    assert "TRACE" not in response.headers.get("allow", "")
+    assert response.headers["allow"] == allow
 
 
 def test_wrong_method_on_a_route_is_405(client: TestClient) -> None:
     assert client.get("/api/ask").status_code == 405
     assert client.delete("/api/search").status_code == 405
+    assert client.request("TRACE", "/no/such/page").status_code == 404
 
 
 # -- CORS ------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from qa.errors import InvalidArticle, PayloadTooLarge
 from qa.limits import rate_limited
-from qa.reading import article_from_mapping
+from qa.reading import MAX_ID_CHARS, article_from_mapping
 from qa.records import Answer, Article, ArticleSummary, SearchHit
 from qa.service import QA
 
@@ -20,8 +20,12 @@ from qa.service import QA
 class AskRequest(BaseModel):
     """A question and how many passages to consider."""
 
-    question: str = Field(description="The question, up to QA_MAX_QUESTION_CHARS characters.")
-    top_k: int = Field(5, description="Passages to retrieve, 1 to QA_MAX_TOP_K.")
+    # The bounds are checked by the service (they are settings); the schema states them, see document_limits.
+    question: str = Field(
+        description="The question, up to QA_MAX_QUESTION_CHARS characters.",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+    )
+    top_k: int = Field(5, strict=True, description="Passages to retrieve, 1 to QA_MAX_TOP_K.", ge=1)
 
 
 class SearchResponse(BaseModel):
@@ -121,7 +125,11 @@ def ask(body: AskRequest, qa: QADep) -> Answer:
     dependencies=[Depends(rate_limited)],
     responses=_errors(409, 422, 429),
 )
-def search(qa: QADep, q: Annotated[str, Query(description="The query.")], top_k: int = 5) -> SearchResponse:
+def search(
+    qa: QADep,
+    q: Annotated[str, Query(description="The query.", json_schema_extra={"minLength": 1, "pattern": r"\S"})],
+    top_k: Annotated[int, Query(description="Passages to return, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
+) -> SearchResponse:
     """Passages best first, each with its supporting sentence's span as `highlight`."""
     return SearchResponse(results=qa.search(q, top_k))
 
@@ -150,11 +158,28 @@ def get_article(article_id: str, qa: QADep) -> Article:
     return qa.article(article_id)
 
 
+_FIELD = {"type": ["string", "integer", "number", "null"]}
+_ARTICLE_IN: dict[str, Any] = {
+    "type": "object",
+    "description": "An article; give it an id (or a URL to derive one from). Numbers are read as text.",
+    "properties": {
+        "id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_ID_CHARS,
+            "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~:/?#@!$&'()*+,;=%-]*$",
+            "description": "Stable id; any printable text without control or format characters is accepted.",
+        },
+        "text": {"type": "string", "pattern": r"\S"},
+        **{name: _FIELD for name in ("title", "url", "published", "author", "source")},
+    },
+    "required": ["id", "text"],
+}
 _UPLOAD_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": Article.model_json_schema()},
+            "application/json": {"schema": _ARTICLE_IN},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -222,6 +247,19 @@ def delete_article(article_id: str, qa: QADep) -> ArticleWrite:
     """Gone before the response: it is never cited again."""
     qa.delete(article_id)
     return ArticleWrite(articles={article_id: "deleted"})
+
+
+def document_limits(schema: dict[str, Any], max_question_chars: int, max_top_k: int) -> dict[str, Any]:
+    """The OpenAPI schema with the configured question length and top_k bounds written in."""
+    ask = schema["components"]["schemas"]["AskRequest"]["properties"]
+    ask["question"]["maxLength"] = max_question_chars
+    ask["top_k"]["maximum"] = max_top_k
+    for parameter in schema["paths"]["/api/search"]["get"]["parameters"]:
+        if parameter["name"] == "q":
+            parameter["schema"]["maxLength"] = max_question_chars
+        elif parameter["name"] == "top_k":
+            parameter["schema"]["maximum"] = max_top_k
+    return schema
 
 
 health_router = APIRouter()

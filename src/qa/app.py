@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from qa import __doc__ as package_doc
-from qa.api import health_router
+from qa.api import document_limits, health_router
 from qa.api import router as api_router
 from qa.http_errors import install_error_handlers
 from qa.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
@@ -43,6 +44,14 @@ def create_app(qa: QA | None = None) -> FastAPI:
     settings = qa.settings
     app.state.rate_limiter = TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
     app.include_router(api_router)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_limits(default_openapi(), settings.max_question_chars, settings.max_top_k)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

@@ -1,4 +1,4 @@
-"""Abuse limits at the HTTP edge: a per-client rate limit, a request body cap and the allowed methods."""
+"""Abuse limits at the HTTP edge: a per-client rate limit and a request body cap."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from fastapi import HTTPException, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
 MULTIPART_ALLOWANCE = 64 * 1024  # room for a multipart envelope around an upload of the largest size
 
 
@@ -66,24 +65,19 @@ def rate_limited(request: Request) -> None:
 
 
 class RequestLimits:
-    """ASGI middleware: refuse methods the app does not use (405), and cut request bodies off at `max_body` (413).
+    """ASGI middleware: cut request bodies off at `max_body` bytes (413).
 
     A body with a larger Content-Length is refused before any of it is read; a streamed body (no Content-Length)
     is counted as it arrives and the request fails as soon as it passes the limit, so nothing is spooled whole.
     """
 
-    def __init__(self, app: ASGIApp, max_body: int, methods: frozenset[str] = ALLOWED_METHODS) -> None:
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
         self.max_body = max_body
-        self.methods = methods
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if scope["method"] not in self.methods:
-            allow = ", ".join(sorted(self.methods))
-            await _error(405, f"method {scope['method']} is not allowed", {"Allow": allow})(scope, receive, send)
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:

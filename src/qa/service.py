@@ -76,13 +76,13 @@ class QA:
         return head + rest, sentences
 
     def _check_query(self, text: str, top_k: int) -> tuple[str, int]:
-        text = " ".join(text.split())
-        if not text:
-            raise InvalidQuestion("the question is empty")
         if len(text) > self.settings.max_question_chars:
             raise InvalidQuestion(
                 f"the question is {len(text)} characters long; the limit is {self.settings.max_question_chars}"
             )
+        text = " ".join(text.split())
+        if not text:
+            raise InvalidQuestion("the question is empty")
         if not 1 <= top_k <= self.settings.max_top_k:
             raise InvalidQuestion(f"top_k must be between 1 and {self.settings.max_top_k}, not {top_k}")
         return text, top_k
