@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from qa.errors import InvalidArticle, PayloadTooLarge
@@ -17,15 +17,26 @@ from qa.records import Answer, Article, ArticleSummary, SearchHit
 from qa.service import QA
 
 
+# Text with something in it besides white space: str.split()'s white space, which includes \x1c-\x1f.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 class AskRequest(BaseModel):
     """A question and how many passages to consider."""
 
     # The bounds are checked by the service (they are settings); the schema states them, see document_limits.
     question: str = Field(
         description="The question, up to QA_MAX_QUESTION_CHARS characters.",
-        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+        json_schema_extra={"minLength": 1, "pattern": NOT_BLANK},
     )
-    top_k: int = Field(5, strict=True, description="Passages to retrieve, 1 to QA_MAX_TOP_K.", ge=1)
+    top_k: int = Field(5, description="Passages to retrieve, 1 to QA_MAX_TOP_K.", ge=1)
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _a_json_number(cls, value: Any) -> Any:
+        if isinstance(value, str | bool):
+            raise ValueError("top_k must be a JSON integer")  # pydantic would read "5" and true as numbers
+        return value
 
 
 class SearchResponse(BaseModel):
@@ -80,6 +91,22 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
 
+def _links(code: int, article_id: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI links from a response to reading and deleting the article it names (for clients and fuzzers)."""
+    parameters = {"article_id": article_id}
+    return {
+        code: {
+            "links": {
+                "GetArticle": {"operationId": "get_article_api_articles__article_id__get", "parameters": parameters},
+                "DeleteArticle": {
+                    "operationId": "delete_article_api_articles__article_id__delete",
+                    "parameters": parameters,
+                },
+            }
+        }
+    }
+
+
 def get_qa(request: Request) -> QA:
     """The QA object the app was built with."""
     qa: QA = request.app.state.qa
@@ -111,7 +138,7 @@ router = APIRouter(prefix="/api")
     response_model=Answer,
     summary="Answer a question with cited passages",
     dependencies=[Depends(rate_limited)],
-    responses=_errors(409, 413, 422, 429),
+    responses=_errors(400, 409, 413, 422, 429) | _links(200, "$response.body#/citations/0/article_id"),
 )
 def ask(body: AskRequest, qa: QADep) -> Answer:
     """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
@@ -123,11 +150,11 @@ def ask(body: AskRequest, qa: QADep) -> Answer:
     response_model=SearchResponse,
     summary="Find the passages most relevant to a query",
     dependencies=[Depends(rate_limited)],
-    responses=_errors(409, 422, 429),
+    responses=_errors(409, 422, 429) | _links(200, "$response.body#/results/0/article_id"),
 )
 def search(
     qa: QADep,
-    q: Annotated[str, Query(description="The query.", json_schema_extra={"minLength": 1, "pattern": r"\S"})],
+    q: Annotated[str, Query(description="The query.", json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})],
     top_k: Annotated[int, Query(description="Passages to return, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
 ) -> SearchResponse:
     """Passages best first, each with its supporting sentence's span as `highlight`."""
@@ -135,7 +162,10 @@ def search(
 
 
 @router.get(
-    "/articles", response_model=ArticlePage, summary="List articles, newest first", responses=_errors(422)
+    "/articles",
+    response_model=ArticlePage,
+    summary="List articles, newest first",
+    responses=_errors(422) | _links(200, "$response.body#/articles/0/id"),
 )
 def list_articles(
     qa: QADep,
@@ -170,7 +200,7 @@ _ARTICLE_IN: dict[str, Any] = {
             "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~:/?#@!$&'()*+,;=%-]*$",
             "description": "Stable id; any printable text without control or format characters is accepted.",
         },
-        "text": {"type": "string", "pattern": r"\S"},
+        "text": {"type": "string", "pattern": NOT_BLANK},
         **{name: _FIELD for name in ("title", "url", "published", "author", "source")},
     },
     "required": ["id", "text"],
@@ -198,7 +228,7 @@ _UPLOAD_DOC: dict[str, Any] = {
     status_code=201,
     dependencies=[Depends(require_key)],
     openapi_extra=_UPLOAD_DOC,
-    responses=_errors(400, 401, 403, 409, 413, 415, 422, 503),
+    responses=_errors(400, 401, 403, 409, 413, 415, 422, 503) | _links(201, "$request.body#/id"),
     summary="Add or replace an article (JSON, or an uploaded .txt/.md/.html/.json/.jsonl file)",
 )
 async def add_article(request: Request, qa: QADep) -> ArticleWrite:

@@ -109,11 +109,13 @@ def article_from_mapping(obj: Any, default_id: str, where: str) -> Article:
     values: dict[str, str | None] = {}
     for field in _FIELDS:
         value = obj.get(field)
-        if value is not None and not isinstance(value, str | int | float):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
             raise InvalidArticle(where, f"field {field!r} must be a string")
         values[field] = None if value is None else str(value)
-    text = values["text"] or obj.get("body") or obj.get("content")
-    if not isinstance(text, str) or not text.strip():
+    text = obj.get("text") or obj.get("body") or obj.get("content")
+    if text is not None and not isinstance(text, str):
+        raise InvalidArticle(where, "field 'text' must be a string")
+    if not text or not text.strip():
         raise InvalidArticle(where, "missing or empty 'text'")
     url = values["url"]
     article_id = values["id"] or (slug_from_url(url) if url else None) or default_id
