@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def layout(tmp_path: Path) -> tuple[Path, Path]:
     return corpus, outside
 
 
-def _qa(tmp_path: Path, embedder: SentenceTransformerEmbedder, corpus: Path, **overrides: object) -> QA:
+def _qa(tmp_path: Path, embedder: SentenceTransformerEmbedder, corpus: Path, **overrides: Any) -> QA:
     return QA(Settings(index_dir=tmp_path / "index", corpus_dir=corpus, **overrides), embedder)
 
 
@@ -48,7 +49,7 @@ def test_symlinks_out_of_the_corpus_are_skipped(
 def test_dot_dot_paths_from_a_folder_walk_are_skipped(
     layout: tuple[Path, Path], tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    corpus, outside = layout
+    corpus, _outside = layout
     qa = _qa(tmp_path, embedder, corpus)
     report = IngestReport()
     articles, _ = qa.read_files([(corpus / ".." / "outside" / "secret.txt", corpus)], report)
@@ -58,7 +59,7 @@ def test_dot_dot_paths_from_a_folder_walk_are_skipped(
 def test_the_watcher_skips_symlinks_that_lead_out(
     layout: tuple[Path, Path], tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    corpus, outside = layout
+    corpus, _outside = layout
     qa = _qa(tmp_path, embedder, corpus)
     changed = {corpus / "story.txt", corpus / "link.txt", corpus / "folder", corpus / "folder" / "secret.txt"}
     report = sync_files(qa, corpus, changed, set())

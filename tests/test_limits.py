@@ -76,9 +76,7 @@ def _chunks(prefix: bytes, chunk: bytes, count: int) -> Iterator[bytes]:
         yield chunk
 
 
-def test_streamed_json_body_without_length_is_cut_off(
-    sample_qa: QA, settings: Settings, auth: dict[str, str]
-) -> None:
+def test_streamed_json_body_without_length_is_cut_off(sample_qa: QA, settings: Settings, auth: dict[str, str]) -> None:
     with _client(sample_qa, settings, max_upload_bytes=1000) as client:
         body = _chunks(b'{"question": "', b"x" * 4096, 100)
         response = client.post("/api/ask", content=body, headers={"content-type": "application/json"})
@@ -128,15 +126,12 @@ def _asgi_post(app: Any, path: str, headers: dict[str, str], parts: Iterator[byt
     return status, pulled, sent
 
 
-def test_streamed_upload_stops_being_read_at_the_limit(
-    sample_qa: QA, settings: Settings, auth: dict[str, str]
-) -> None:
+def test_streamed_upload_stops_being_read_at_the_limit(sample_qa: QA, settings: Settings, auth: dict[str, str]) -> None:
     """A multipart upload with no Content-Length: the app reads only up to the limit, never the whole stream."""
     limit = 10_000
     app = create_app(QA(settings.model_copy(update={"max_upload_bytes": limit}), sample_qa.index.embedder))
     prelude = (
-        b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
-        b"Content-Type: text/plain\r\n\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
     )
     chunk = b"word " * 800  # 4 kB
     endless = _chunks(prelude, chunk, 1_000_000)  # 4 GB if it were all read

@@ -3,6 +3,7 @@ offsets always slice the article text exactly."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 
@@ -60,7 +61,7 @@ def test_sentence_spans_slice_the_text(text: str) -> None:
     for start, end in spans:
         assert 0 <= start < end <= len(text)
         assert text[start:end] == text[start:end].strip()
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)

@@ -16,7 +16,6 @@ from qa.reading import MAX_ID_CHARS, article_from_mapping
 from qa.records import Answer, Article, ArticleSummary, SearchHit
 from qa.service import QA
 
-
 # Text with something in it besides white space: str.split()'s white space, which includes \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
