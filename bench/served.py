@@ -18,12 +18,21 @@ import httpx
 @contextmanager
 def served(index_dir: Path, timeout: float = 120.0) -> Iterator[httpx.Client]:
     """A client for a `qa serve` over `index_dir`, once /healthz answers; the server stops on exit."""
+    with served_process(index_dir, timeout) as (client, _):
+        yield client
+
+
+@contextmanager
+def served_process(
+    index_dir: Path, timeout: float = 120.0, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
+    """`served`, with extra QA_* environment and uvicorn workers, also yielding the server process."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
-        env={**os.environ, "QA_INDEX_DIR": str(index_dir)},
+        [sys.executable, "-m", "qa", "serve", "--port", str(port), "--workers", str(workers)],
+        env={**os.environ, "QA_INDEX_DIR": str(index_dir), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -39,7 +48,7 @@ def served(index_dir: Path, timeout: float = 120.0) -> Iterator[httpx.Client]:
                     if time.monotonic() > deadline:
                         raise
                 time.sleep(0.1)  # a benchmark waiting for its server, not a test
-            yield client
+            yield client, server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
