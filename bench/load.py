@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from served import served_process  # noqa: E402  (a script beside this one)
+from served import served_process
 
 REPO = Path(__file__).resolve().parents[1]
 ENDPOINTS = {"ask": "POST /api/ask", "search": "GET /api/search", "upload": "POST /api/articles"}
