@@ -271,7 +271,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     key = secrets.token_urlsafe(16)
-    env = {"QA_RATE_LIMIT": "0", "QA_API_KEY": key}
+    env = {"QA_API_KEY": key}  # served_process turns the rate limit off unless --env sets QA_RATE_LIMIT
     env.update(item.split("=", 1) for item in args.env)
     key = env["QA_API_KEY"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,8 @@ def served_process(
         port = s.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "qa", "serve", "--port", str(port), "--workers", str(workers)],
-        env={**os.environ, "QA_INDEX_DIR": str(index_dir), **(env or {})},
+        # One benchmark client sends far more than a reader would: the per-client rate limit is off by default.
+        env={**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "0", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
