@@ -223,3 +223,9 @@ def test_the_api_docs_are_served_without_a_cdn(client: TestClient) -> None:
     assert "/docs-static/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
     assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
     assert client.get("/docs-static/swagger-ui.css").status_code == 200
+
+
+def test_huge_page_offsets_are_422_not_500(client: TestClient) -> None:
+    response = client.get("/api/articles", params={"offset": 2**63})
+    assert response.status_code == 422, response.text
+    assert client.get("/api/articles", params={"offset": 10**9}).json()["articles"] == []

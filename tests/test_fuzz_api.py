@@ -6,6 +6,7 @@ every response must be a non-5xx that matches the documented status codes, conte
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from itertools import count
@@ -24,9 +25,9 @@ from qa.app import create_app
 from qa.embedding import Embedder
 from qa.settings import Settings
 
-# Modest budgets keep the whole file within about a minute on 2 cores; raise them to fuzz harder.
-EXAMPLES_PER_OPERATION = 150
-STATEFUL_EXAMPLES = 50
+# Modest budgets keep the whole file within about a minute on 2 cores; FUZZ_EXAMPLES=1000 fuzzes harder.
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+STATEFUL_EXAMPLES = EXAMPLES_PER_OPERATION // 3
 FUZZ = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     deadline=None,

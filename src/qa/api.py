@@ -16,6 +16,7 @@ from qa.reading import MAX_ID_CHARS, article_from_mapping
 from qa.records import Answer, Article, ArticleSummary, SearchHit
 from qa.service import QA
 
+MAX_OFFSET = 10**9  # SQLite integers are 64-bit: an unbounded offset overflowed into a 500 (found by fuzzing)
 # Text with something in it besides white space: str.split()'s white space, which includes \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
@@ -168,7 +169,7 @@ def search(
 )
 def list_articles(
     qa: QADep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ArticlePage:
     """A page of article summaries and the total."""
