@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from qa.errors import InvalidArticle, PayloadTooLarge
 from qa.limits import rate_limited
-from qa.reading import MAX_ID_CHARS, article_from_mapping
+from qa.reading import ID_PATTERN, MAX_ID_CHARS, article_from_mapping
 from qa.records import Answer, Article, ArticleSummary, SearchHit
 from qa.service import QA
 
@@ -197,8 +197,8 @@ _ARTICLE_IN: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_ID_CHARS,
-            "pattern": r"^[A-Za-z0-9][A-Za-z0-9._~:/?#@!$&'()*+,;=%-]*$",
-            "description": "Stable id; any printable text without control or format characters is accepted.",
+            "pattern": ID_PATTERN,
+            "description": "Stable id: text without control or invisible format characters.",
         },
         "text": {"type": "string", "pattern": NOT_BLANK},
         **{name: _FIELD for name in ("title", "url", "published", "author", "source")},

@@ -10,7 +10,7 @@ from qa.answer import RERANK_WEIGHT, ScoredSentence, compose, hits_for, rerank, 
 from qa.embedding import Embedder
 from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion, PayloadTooLarge
 from qa.index import Index, Progress
-from qa.reading import iter_article_files, read_bytes, read_file
+from qa.reading import is_unicode, iter_article_files, read_bytes, read_file
 from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit
 from qa.search import Candidate, retrieve
 from qa.settings import Settings
@@ -80,6 +80,8 @@ class QA:
             raise InvalidQuestion(
                 f"the question is {len(text)} characters long; the limit is {self.settings.max_question_chars}"
             )
+        if not is_unicode(text):
+            raise InvalidQuestion("the question is not valid Unicode text (it holds a lone surrogate)")
         text = " ".join(text.split())
         if not text:
             raise InvalidQuestion("the question is empty")
