@@ -20,12 +20,26 @@ def served(
     index_dir: Path, timeout: float = 120.0, args: Sequence[str] = (), env: Mapping[str, str] | None = None
 ) -> Iterator[httpx.Client]:
     """A client for a `qa serve [args]` over `index_dir`, once /healthz answers; the server stops on exit."""
+    with served_process(index_dir, timeout, env, args=args) as (client, _):
+        yield client
+
+
+@contextmanager
+def served_process(
+    index_dir: Path,
+    timeout: float = 120.0,
+    env: Mapping[str, str] | None = None,
+    workers: int = 1,
+    args: Sequence[str] = (),
+) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
+    """`served`, with extra QA_* environment, uvicorn workers and serve options, also yielding the process."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port), *args],
-        env={**os.environ, "QA_INDEX_DIR": str(index_dir), **(env or {})},
+        [sys.executable, "-m", "qa", "serve", "--port", str(port), "--workers", str(workers), *args],
+        # One benchmark client sends far more than a reader would: the per-client rate limit is off by default.
+        env={**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "0", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -41,7 +55,7 @@ def served(
                     if time.monotonic() > deadline:
                         raise
                 time.sleep(0.1)  # a benchmark waiting for its server, not a test
-            yield client
+            yield client, server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

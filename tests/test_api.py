@@ -223,3 +223,27 @@ def test_the_api_docs_are_served_without_a_cdn(client: TestClient) -> None:
     assert "/docs-static/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
     assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
     assert client.get("/docs-static/swagger-ui.css").status_code == 200
+
+
+def test_huge_page_offsets_are_422_not_500(client: TestClient) -> None:
+    response = client.get("/api/articles", params={"offset": 2**63})
+    assert response.status_code == 422, response.text
+    assert client.get("/api/articles", params={"offset": 10**9}).json()["articles"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/api/ask", b'{"question": "oil \\ud800 reserves"}', "lone surrogate"),
+        ("/api/articles", b'{"id": "x", "text": "Oil \\udc00 reserves."}', "lone surrogate"),
+        ("/api/articles", b'{"id": "x\\ud800", "text": "Oil reserves."}', "unusable article id"),
+        ("/api/articles", b'{"id": "a\\u202eb", "text": "Oil reserves."}', "unusable article id"),
+    ],
+)
+def test_text_that_is_not_unicode_is_422_not_500(
+    client: TestClient, auth: dict[str, str], path: str, body: bytes, message: str
+) -> None:
+    """JSON can spell lone surrogates (found while fuzzing); no tokenizer or database takes them."""
+    response = client.post(path, content=body, headers={**auth, "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]

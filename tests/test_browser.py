@@ -325,3 +325,14 @@ def test_hostile_article_stays_text(page: Page, base_url: str, watch: Watch, aut
     assert page.get_by_text("Read the original").count() == 0
     _shot(page, "hostile-article.png")
     watch.assert_clean()
+
+
+def test_api_docs_render_under_the_content_security_policy(page: Page, base_url: str, watch: Watch) -> None:
+    response = page.goto(base_url + "/docs")
+    assert response is not None
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+    expect(page.locator(".opblock-summary-path", has_text="/api/ask")).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/api/search")).to_be_visible()
+    _shot(page, "docs.png")
+    watch.assert_clean()  # a CSP violation is a console error

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from qa import __doc__ as package_doc
-from qa.api import health_router
+from qa.api import document_limits, health_router
 from qa.api import router as api_router
 from qa.http_errors import install_error_handlers
+from qa.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
 from qa.service import QA
 from qa.settings import Settings
-from qa.web import WEB_DIR, render_error
+from qa.web import WEB_DIR, render_error, templates
 from qa.web import router as web_router
 
 SECURITY_HEADERS = {
@@ -25,8 +28,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-# The interactive docs page has an inline script of its own; it is left without the policy.
-_DOCS_PATHS = ("/docs",)
 
 
 def create_app(qa: QA | None = None) -> FastAPI:
@@ -40,19 +41,39 @@ def create_app(qa: QA | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.qa = qa
+    settings = qa.settings
+    app.state.rate_limiter = TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
     app.include_router(api_router)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_limits(default_openapi(), settings.max_question_chars, settings.max_top_k)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     _serve_docs_offline(app)
     install_error_handlers(app, render_error)
 
+    # add_middleware puts each new layer outside the last: the body cap and method check run before any body is
+    # read, CORS answers preflights before the method check, and every response gets the security headers.
+    app.add_middleware(RequestLimits, max_body=settings.max_upload_bytes + MULTIPART_ALLOWANCE)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
-            if name == "Content-Security-Policy" and request.url.path.startswith(_DOCS_PATHS):
-                continue
             response.headers.setdefault(name, value)
         return response
 
@@ -60,19 +81,15 @@ def create_app(qa: QA | None = None) -> FastAPI:
 
 
 def _serve_docs_offline(app: FastAPI) -> None:
-    """Swagger UI at /docs from the swagger-ui-bundle package, not a CDN: no network at run time."""
-    import swagger_ui_bundle
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
+    """Swagger UI 5 at /docs from the fastapi-offline package's files, not a CDN, started by a static script (no
+    inline script, so /docs keeps the same Content-Security-Policy as every other page)."""
+    from pathlib import Path
 
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+    import fastapi_offline  # only its bundled Swagger UI files are used
+
+    swagger_ui = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="qa API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-        )
+    def docs(request: Request) -> Response:
+        return templates.TemplateResponse(request, "docs.html", {})

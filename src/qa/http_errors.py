@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from qa.errors import (
     ArticleNotFound,
@@ -34,6 +35,18 @@ def status_for(error: QAError) -> int:
     return next((code for kind, code in STATUS.items() if isinstance(error, kind)), 400)
 
 
+def allowed_methods(app: FastAPI, request: Request) -> str:
+    """Every method some route serves at the request's path, as an Allow header value."""
+    methods: set[str] = set()
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        for route in app.router.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                # Mounted static files answer only GET and HEAD; routes matched in full serve this method.
+                methods |= {"GET", "HEAD"} if isinstance(route, Mount) else {method}
+    return ", ".join(sorted(methods)) or "GET, HEAD"
+
+
 def install_error_handlers(app: FastAPI, render_error: Any) -> None:
     """Map domain errors, validation errors and HTTP errors to JSON (API) or an error page (HTML)."""
 
@@ -41,6 +54,7 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
         if request.url.path.startswith("/api/") or request.url.path == "/healthz":
             return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
         response: Response = render_error(request, status, message)
+        response.headers.update(headers or {})
         return response
 
     @app.exception_handler(QAError)
@@ -57,7 +71,13 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return respond(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; a path served by several routes has more.
+            allow = allowed_methods(app, request)
+            headers = {**(headers or {}), "Allow": allow}
+            return respond(request, 405, f"method {request.method} is not allowed here; use {allow}", headers)
+        return respond(request, exc.status_code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -23,6 +23,13 @@ HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json", ".jsonl"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
 MAX_ID_CHARS = 300
+# Characters no id may hold: control characters, and the invisible and direction-changing format characters that
+# could make one id look like another. The OpenAPI schema states the same pattern, so the two never disagree.
+_NOT_IN_IDS = (
+    r"\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
+)
+_SPACE = r"\s\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # str.strip()'s white space
+ID_PATTERN = f"^[^{_NOT_IN_IDS}]*[^{_NOT_IN_IDS}{_SPACE}][^{_NOT_IN_IDS}]*$"
 _FIELDS = ("id", "title", "text", "url", "published", "author", "source")
 
 
@@ -109,11 +116,13 @@ def article_from_mapping(obj: Any, default_id: str, where: str) -> Article:
     values: dict[str, str | None] = {}
     for field in _FIELDS:
         value = obj.get(field)
-        if value is not None and not isinstance(value, str | int | float):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
             raise InvalidArticle(where, f"field {field!r} must be a string")
         values[field] = None if value is None else str(value)
-    text = values["text"] or obj.get("body") or obj.get("content")
-    if not isinstance(text, str) or not text.strip():
+    text = obj.get("text") or obj.get("body") or obj.get("content")
+    if text is not None and not isinstance(text, str):
+        raise InvalidArticle(where, "field 'text' must be a string")
+    if not text or not text.strip():
         raise InvalidArticle(where, "missing or empty 'text'")
     url = values["url"]
     article_id = values["id"] or (slug_from_url(url) if url else None) or default_id
@@ -231,12 +240,24 @@ def _article(where: str, **fields: Any) -> Article:
     text = fields.get("text") or ""
     if not text.strip():
         raise InvalidArticle(where, "no article text")
-    article_id = str(fields["id"]).strip()
-    if not article_id or len(article_id) > MAX_ID_CHARS or any(unicodedata.category(c)[0] == "C" for c in article_id):
-        raise InvalidArticle(where, f"unusable article id {article_id[:60]!r}")
-    fields["id"] = article_id
+    raw_id = str(fields["id"])
+    if len(raw_id) > MAX_ID_CHARS or not re.fullmatch(ID_PATTERN, raw_id) or not is_unicode(raw_id):
+        raise InvalidArticle(where, f"unusable article id {raw_id[:60]!r}")
+    article_id = fields["id"] = raw_id.strip()
+    for name, value in fields.items():
+        if isinstance(value, str) and not is_unicode(value):
+            raise InvalidArticle(where, f"field {name!r} is not valid Unicode text (it holds a lone surrogate)")
     fields["title"] = (fields.get("title") or "").strip() or _title_from_id(article_id)
     return Article(**fields)
+
+
+def is_unicode(text: str) -> bool:
+    """False for text with lone surrogates (JSON can spell them, "\\ud800"): no encoder or tokenizer takes them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _title_from_id(article_id: str) -> str:

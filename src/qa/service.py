@@ -8,9 +8,9 @@ from pathlib import Path
 
 from qa.answer import RERANK_WEIGHT, ScoredSentence, compose, hits_for, rerank, score_sentences
 from qa.embedding import Embedder
-from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion
+from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion, PayloadTooLarge
 from qa.index import Index, Progress
-from qa.reading import iter_article_files, read_bytes, read_file
+from qa.reading import is_unicode, iter_article_files, read_bytes, read_file
 from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit
 from qa.search import Candidate, retrieve
 from qa.settings import Settings
@@ -77,13 +77,15 @@ class QA:
         return head + rest, sentences
 
     def _check_query(self, text: str, top_k: int) -> tuple[str, int]:
-        text = " ".join(text.split())
-        if not text:
-            raise InvalidQuestion("the question is empty")
         if len(text) > self.settings.max_question_chars:
             raise InvalidQuestion(
                 f"the question is {len(text)} characters long; the limit is {self.settings.max_question_chars}"
             )
+        if not is_unicode(text):
+            raise InvalidQuestion("the question is not valid Unicode text (it holds a lone surrogate)")
+        text = " ".join(text.split())
+        if not text:
+            raise InvalidQuestion("the question is empty")
         if not 1 <= top_k <= self.settings.max_top_k:
             raise InvalidQuestion(f"top_k must be between 1 and {self.settings.max_top_k}, not {top_k}")
         return text, top_k
@@ -119,19 +121,29 @@ class QA:
         for path in roots:
             if not path.exists():
                 report.skipped.append(f"{path}: no such file or folder")
-        return self.read_files(iter_article_files(p for p in roots if p.exists()), report)
+        return self.read_files(iter_article_files(p for p in roots if p.exists()), report, trusted=roots)
 
     def read_files(
-        self, pairs: Iterable[tuple[Path, Path]], report: IngestReport
+        self, pairs: Iterable[tuple[Path, Path]], report: IngestReport, trusted: Sequence[Path] = ()
     ) -> tuple[list[Article], dict[str, str]]:
-        """The articles in (file, folder its id is relative to) pairs, and the file each came from."""
+        """The articles in (file, folder its id is relative to) pairs, and the file each came from.
+
+        A file is read only when its real path (symlinks and `..` resolved) lies inside QA_CORPUS_ROOTS or one of
+        the `trusted` paths the operator named; anything else is skipped with a warning.
+        """
         articles: list[Article] = []
         files: dict[str, str] = {}
         index_dir = self.settings.index_dir.resolve()
+        allowed = [*self.settings.allowed_roots(), *(p.resolve() for p in trusted)]
         for file, root in pairs:
             resolved = file.resolve()
             if resolved.is_relative_to(index_dir):
                 continue  # a corpus folder may hold the index itself
+            if not any(resolved.is_relative_to(r) for r in allowed):
+                message = f"{file}: leads outside the corpus roots (to {resolved}); not read"
+                report.skipped.append(message)
+                log.warning("skipped %s", message)
+                continue
             try:
                 found = read_file(file, root)
             except InvalidArticle as e:
@@ -148,7 +160,11 @@ class QA:
 
     def add_file(self, data: bytes, filename: str) -> dict[str, str]:
         """Add the article(s) in an uploaded file; returns each id's status."""
-        return self.index.upsert(read_bytes(data, Path(filename).name))
+        articles = read_bytes(data, Path(filename).name)
+        if len(articles) > self.settings.max_articles_per_request:
+            limit = self.settings.max_articles_per_request
+            raise PayloadTooLarge(f"the file holds {len(articles)} articles; the limit per upload is {limit}")
+        return self.index.upsert(articles)
 
     def delete(self, article_id: str) -> None:
         """Remove an article; it is never cited again."""

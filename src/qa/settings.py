@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -50,3 +50,29 @@ class Settings(BaseSettings):
     writer_timeout: float = Field(
         60.0, ge=0.0, description="Seconds a writer waits for another writer to finish before giving up."
     )
+    max_articles_per_request: int = Field(
+        100, ge=1, description="Most articles one upload (a .json list or .jsonl file) may hold."
+    )
+    rate_limit: float = Field(
+        2.0, ge=0.0, description="Requests per second each client IP may make to /api/ask and /api/search (0: off)."
+    )
+    rate_burst: int = Field(20, ge=1, description="Requests a client may make at once before the rate limit applies.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (comma-separated) allowed to call the API from a browser; empty means CORS is off.",
+    )
+    corpus_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders (comma-separated) whose files may be ingested by folder walks; default: QA_CORPUS_DIR.",
+    )
+
+    @field_validator("cors_origins", "corpus_roots", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def allowed_roots(self) -> list[Path]:
+        """The folders ingestion may read from, resolved: QA_CORPUS_ROOTS, or the corpus folder."""
+        return [root.resolve() for root in (self.corpus_roots or [self.corpus_dir])]

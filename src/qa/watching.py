@@ -21,15 +21,20 @@ def sync_files(qa: QA, folder: Path, changed: set[Path], deleted: set[Path]) -> 
     """Apply one batch of file changes: re-read changed files, drop the articles of deleted ones."""
     report = IngestReport()
     folder = folder.resolve()
-    changed = {p.resolve() for p in changed}
+    # Symlinks are not resolved here: read_files refuses those that lead out of the corpus roots.
+    changed = {_inside(p, folder) for p in changed}
     known = qa.index.store.files()
     gone = {str(p.resolve()) for p in deleted}
     # A new folder's files may have been written before the watcher saw the folder: read them all.
-    expanded = changed | {f for p in changed if p.is_dir() for f in p.rglob("*")}
+    expanded = changed | {f for p in changed if p.is_dir() and not p.is_symlink() for f in p.rglob("*")}
     readable = sorted(
-        p for p in expanded if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        p
+        for p in expanded
+        if p.is_relative_to(folder)
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
-    articles, files = qa.read_files(((p, folder) for p in readable), report)
+    articles, files = qa.read_files(((p, folder) for p in readable), report, trusted=[folder])
     statuses = qa.index.upsert(articles, files=files) if articles else {}
     for article_id, status in statuses.items():
         getattr(report, status).append(article_id)
@@ -41,6 +46,12 @@ def sync_files(qa: QA, folder: Path, changed: set[Path], deleted: set[Path]) -> 
             qa.index.delete(article_id)
             report.deleted.append(article_id)
     return report
+
+
+def _inside(path: Path, folder: Path) -> Path:
+    """`path` spelled from the resolved `folder` when it is under it (parents resolved, the file itself not)."""
+    parent = path.parent.resolve()
+    return parent / path.name if path.name else parent
 
 
 def watch_folder(
