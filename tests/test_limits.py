@@ -40,6 +40,15 @@ def test_asking_too_fast_gets_429_with_retry_after(sample_qa: QA, settings: Sett
         assert client.get("/healthz").status_code == 200
 
 
+def test_the_api_key_holder_is_not_rate_limited(sample_qa: QA, settings: Settings, auth: dict[str, str]) -> None:
+    with _client(sample_qa, settings, rate_limit=0.01, rate_burst=1) as client:
+        for _ in range(4):
+            assert client.get("/api/search", params={"q": "oil", "top_k": 1}, headers=auth).status_code == 200
+        wrong = {"Authorization": "Bearer not-the-key"}
+        assert client.get("/api/search", params={"q": "oil", "top_k": 1}, headers=wrong).status_code == 200
+        assert client.get("/api/search", params={"q": "oil", "top_k": 1}, headers=wrong).status_code == 429
+
+
 def test_rate_limit_can_be_switched_off(sample_qa: QA, settings: Settings) -> None:
     with _client(sample_qa, settings, rate_limit=0, rate_burst=1) as client:
         for _ in range(5):
