@@ -130,6 +130,7 @@ def test_rebuild_reuses_stored_vectors(sample_qa: QA, monkeypatch: pytest.Monkey
         raise AssertionError("rebuild must not re-embed unchanged passages")
 
     monkeypatch.setattr(sample_qa.index.embedder, "encode", no_encoding)
+    monkeypatch.setattr(sample_qa.index.embedder, "encode_with_spans", no_encoding)
     assert sample_qa.rebuild() == sample_qa.counts()[1]
 
 
@@ -201,3 +202,37 @@ def test_a_running_reader_follows_a_rebuild_with_another_model(
     assert answer.citations and server.index.embedder.name == str(other_model)
     assert server.add(article("otter", "Sea otters hold hands while they sleep.")) == "added"
     assert server.index.consistent()
+
+
+def test_sentence_vectors_are_stored_with_each_passage(sample_qa: QA) -> None:
+    from qa.sentences import sentence_spans
+
+    ids = sample_qa.index.store.passage_ids(SAMPLE_ID)
+    rows = sample_qa.index.store.passages(ids)
+    for row in rows.values():
+        assert row.sentences is not None and len(row.sentences) == len(sentence_spans(row.text))
+        assert all(abs(float((v * v).sum()) - 1.0) < 1e-2 for v in row.sentences)
+
+
+def test_answering_encodes_only_the_question(sample_qa: QA, monkeypatch: pytest.MonkeyPatch) -> None:
+    embedder = sample_qa.index.embedder
+    encoded: list[str] = []
+    real = embedder.encode
+
+    def recording(texts: list[str], **kwargs: bool) -> object:
+        encoded.extend(texts)
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(embedder, "encode", recording)
+    question = "Which pipeline will carry gas from Turkmenistan across Kazakhstan to China?"
+    assert sample_qa.ask(question).citations
+    assert encoded == [question]  # the passages' sentences come from the index
+
+
+def test_an_index_without_sentence_vectors_still_answers_and_rebuild_adds_them(sample_qa: QA) -> None:
+    db = sample_qa.index.store.connection()
+    db.execute("UPDATE embeddings SET sentences = NULL")  # as an index written before they were stored
+    assert "lighted path" in sample_qa.ask("What does Nurly Zhol mean?").answer.lower()
+    sample_qa.rebuild()
+    assert db.execute("SELECT COUNT(*) FROM embeddings WHERE sentences IS NULL").fetchone()[0] == 0
+    assert "lighted path" in sample_qa.ask("What does Nurly Zhol mean?").answer.lower()

@@ -76,8 +76,7 @@ def score_sentences(
     """Each candidate's sentences, scored by meaning, shared words, expected answer type and passage relevance."""
     spans = [_passage_sentences(c) for c in candidates]
     texts = [_in_context(c, ss, i) for c, ss in zip(candidates, spans, strict=True) for i in range(len(ss))]
-    vectors = embedder.encode_cached(texts) if texts else np.zeros((0, 1), dtype=np.float32)
-    similarities = vectors @ question_vector.reshape(-1) if texts else np.zeros(0)
+    similarities = _sentence_vectors(candidates, spans, texts, embedder) @ question_vector.reshape(-1)
     terms = {stem(t) for t in query_terms(question) if t not in QUESTION_WORDS}
     acronyms = _acronyms([c.passage.text for c in candidates])
     words = [_with_acronyms({stem(w) for w in re.findall(r"\w+", text.lower())}, acronyms) for text in texts]
@@ -106,6 +105,34 @@ def score_sentences(
             row += 1
         scored.append(sentences)
     return scored
+
+
+def _sentence_vectors(
+    candidates: Sequence[Candidate],
+    spans: Sequence[Sequence[tuple[int, int]]],
+    texts: Sequence[str],
+    embedder: Embedder,
+) -> Vectors:
+    """The sentences' vectors: stored with their passage at ingest, else encoded now (and cached)."""
+    parts: list[Vectors] = []
+    missing: list[tuple[int, int]] = []  # (part, first text) of sentences to encode now
+    row = 0
+    for candidate, sentence_spans_ in zip(candidates, spans, strict=True):
+        stored = candidate.passage.sentences
+        if stored is not None and len(stored) == len(sentence_spans_):
+            parts.append(stored)
+        else:
+            missing.append((len(parts), row))
+            parts.append(np.zeros((len(sentence_spans_), embedder.dimension), dtype=np.float32))
+        row += len(sentence_spans_)
+    if missing:
+        wanted = [t for part, first in missing for t in texts[first : first + len(parts[part])]]
+        encoded = embedder.encode_cached(wanted)
+        at = 0
+        for part, _ in missing:
+            parts[part] = encoded[at : at + len(parts[part])]
+            at += len(parts[part])
+    return np.vstack(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
 
 
 def rerank(

@@ -38,6 +38,12 @@ class Embedder(Protocol):
         """Word pieces per text, without special tokens."""
         ...
 
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Each text's vector, and a vector per character span of it (its sentences), from the same pass."""
+        ...
+
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, with a small cache for repeated short texts."""
@@ -91,12 +97,59 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.vstack([found[t] for t in texts])
 
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Passage vectors, plus one vector per sentence span pooled from the passage's own token vectors.
+
+        The sentence vectors cost no extra model pass ("late chunking"): each is the mean of the contextual
+        token vectors inside its span, so a sentence is read in the context of its passage, as an answer
+        sentence should be.
+        """
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        passages = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        sentences: list[Vectors] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
+        preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
+        for first in range(0, len(order), self._batch_size):
+            batch = order[first : first + self._batch_size]
+            batch_texts = [texts[i] for i in batch]
+            features = preprocess(batch_texts)
+            offsets = self._model.tokenizer(
+                batch_texts, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
+            )["offset_mapping"]
+            with torch.inference_mode():
+                out = self._model(features)
+            tokens = out["token_embeddings"].numpy()
+            pooled = torch.nn.functional.normalize(out["sentence_embedding"], dim=1).numpy()
+            for row, i in enumerate(batch):
+                passages[i] = pooled[row]
+                sentences[i] = _pool_spans(tokens[row], offsets[row], spans[i])
+        return passages, sentences
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, without [CLS]/[SEP]."""
         if not texts:
             return []
         encoded = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
+
+
+def _pool_spans(
+    tokens: npt.NDArray[np.float32], offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]
+) -> Vectors:
+    """Unit-length mean of the token vectors whose characters fall inside each span."""
+    starts = np.array([s for s, _ in offsets])
+    ends = np.array([e for _, e in offsets])
+    real = ends > starts  # special tokens have empty offsets
+    out = np.zeros((len(spans), tokens.shape[1]), dtype=np.float32)
+    for k, (start, end) in enumerate(spans):
+        inside = real & (starts >= start) & (ends <= end)
+        if inside.any():
+            mean = tokens[: len(offsets)][inside].mean(axis=0)
+            out[k] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
 
 
 def model_path(name: str) -> str:

@@ -24,6 +24,7 @@ from qa.embedding import Embedder, load_embedder
 from qa.errors import IndexMismatch
 from qa.locking import WriterLock
 from qa.records import Article
+from qa.sentences import sentence_spans
 from qa.settings import Settings
 from qa.store import FORMAT_VERSION, LogEntry, Store
 from qa.vectors import VectorIndex
@@ -92,9 +93,11 @@ class Index:
 
     @property
     def embedder(self) -> Embedder:
-        """The model, loaded on first use."""
+        """The model the index is built with, loaded on first use (and again if a rebuild switched it)."""
         if self._embedder is None:
             self._embedder = load_embedder(self.settings.model)
+        if not self._rebuilding:
+            self._follow_model(self.store.state()[1])
         return self._embedder
 
     def _record_meta(self, db: sqlite3.Connection) -> None:
@@ -139,7 +142,6 @@ class Index:
         files = files or {}
         with self.writer.hold():
             self._check_chunking()
-            self._follow_model(self.store.meta().get("model"))
             known = self.store.content_hashes()
             pending: list[Article] = []
             for article in articles:
@@ -184,9 +186,10 @@ class Index:
             progress.total = len(missing)
         for first in range(0, len(missing), EMBED_BATCH):
             batch = missing[first : first + EMBED_BATCH]
-            vectors = self.embedder.encode([texts_by_hash[h] for h in batch])
+            texts = [texts_by_hash[h] for h in batch]
+            vectors, sentences = self.embedder.encode_with_spans(texts, [sentence_spans(t) for t in texts])
             with self.store.transaction() as db:
-                self.store.save_embeddings(db, self.embedder.name, batch, vectors)
+                self.store.save_embeddings(db, self.embedder.name, batch, vectors, sentences)
             if progress is not None:
                 progress.update(len(batch))
 
@@ -259,7 +262,7 @@ class Index:
 
     def _follow_model(self, model: str | None) -> None:
         """Switch to the model a rebuild (maybe in another process) recorded, dropping the old vectors."""
-        if model is not None and model != self.embedder.name and not self._rebuilding:
+        if model is not None and self._embedder is not None and model != self._embedder.name and not self._rebuilding:
             log.warning("the index was rebuilt with model %r: switching to it", model)
             self._embedder = load_embedder(model)
             self._vectors = None

@@ -58,7 +58,6 @@ class QA:
     def _rank(self, query: str, top_k: int, depth: int = 0) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
         """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head."""
         settings = self.settings
-        self.index.vectors()  # first, so a model switched by a rebuild elsewhere encodes the query too
         embedder = self.index.embedder
         vector = embedder.encode_cached([query])[0]
         head_size = max(top_k, settings.rerank_depth)

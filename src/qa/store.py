@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL,
     text_hash TEXT NOT NULL,
     vector BLOB NOT NULL,
+    sentences BLOB,  -- float16, one row per sentence of the text (Embedder.encode_with_spans)
     PRIMARY KEY (model, text_hash)
 ) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
@@ -94,6 +95,12 @@ class LogEntry:
     op: str
 
 
+def _sentence_matrix(blob: bytes | None, dimension: int | None) -> Vectors | None:
+    if blob is None or not dimension:
+        return None
+    return np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension).astype(np.float32)
+
+
 class Store:
     """The SQLite database of an index; one connection per thread, WAL so readers never wait on writers."""
 
@@ -101,6 +108,14 @@ class Store:
         self.path = path
         self._local = threading.local()
         self.connection().executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an index written by an earlier qa up to this schema (additive changes only)."""
+        with self.transaction() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(embeddings)")}
+            if "sentences" not in columns:  # before sentence vectors were stored
+                db.execute("ALTER TABLE embeddings ADD COLUMN sentences BLOB")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection."""
@@ -255,11 +270,15 @@ class Store:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.connection().execute(
-            "SELECT p.id, p.article_id, a.title, a.url, a.published, p.start, p.end, p.text"
-            f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+            "SELECT p.id, p.article_id, a.title, a.url, a.published, p.start, p.end, p.text,"
+            " e.sentences, length(e.vector) / 4"
+            " FROM passages p JOIN articles a ON a.id = p.article_id"
+            " LEFT JOIN embeddings e ON e.text_hash = p.text_hash"
+            " AND e.model = (SELECT value FROM meta WHERE key = 'model')"
+            f" WHERE p.id IN ({marks})",
             list(ids),
         )
-        return {row[0]: PassageRow(*row) for row in rows}
+        return {row[0]: PassageRow(*row[:8], sentences=_sentence_matrix(row[8], row[9])) for row in rows}
 
     def passage_ids(self, article_id: str) -> list[int]:
         """Ids of an article's passages, in order."""
@@ -267,7 +286,7 @@ class Store:
         return [row[0] for row in rows]
 
     def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]:
-        """Which passage-text hashes have no stored vector for this model."""
+        """Which passage-text hashes have no stored vectors (passage and sentences) for this model."""
         wanted = set(hashes)
         if not wanted:
             return set()
@@ -278,17 +297,28 @@ class Store:
         have = {
             row[0]
             for row in db.execute(
-                "SELECT e.text_hash FROM embeddings e JOIN wanted w ON w.h = e.text_hash WHERE e.model = ?",
+                "SELECT e.text_hash FROM embeddings e JOIN wanted w ON w.h = e.text_hash"
+                " WHERE e.model = ? AND e.sentences IS NOT NULL",
                 (model,),
             )
         }
         return wanted - have
 
-    def save_embeddings(self, db: sqlite3.Connection, model: str, hashes: Sequence[str], vectors: Vectors) -> None:
-        """Store vectors keyed by passage-text hash, inside a write transaction."""
+    def save_embeddings(
+        self,
+        db: sqlite3.Connection,
+        model: str,
+        hashes: Sequence[str],
+        vectors: Vectors,
+        sentences: Sequence[Vectors],
+    ) -> None:
+        """Store passage and sentence vectors keyed by passage-text hash, inside a write transaction."""
         db.executemany(
-            "INSERT OR IGNORE INTO embeddings(model, text_hash, vector) VALUES (?, ?, ?)",
-            [(model, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
+            "INSERT OR REPLACE INTO embeddings(model, text_hash, vector, sentences) VALUES (?, ?, ?, ?)",
+            [
+                (model, h, v.astype(np.float32).tobytes(), s.astype(np.float16).tobytes())
+                for h, v, s in zip(hashes, vectors, sentences, strict=True)
+            ],
         )
 
     def vectors(self, model: str, dimension: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, Vectors]:
