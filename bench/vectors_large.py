@@ -105,7 +105,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1_000, help="timed queries (flat at 1M uses a fifth)")
     parser.add_argument("--m", type=int, default=VectorOptions.hnsw_m, help="HNSW M")
     parser.add_argument("--ef-construction", type=int, default=VectorOptions.hnsw_ef_construction)
-    parser.add_argument("--ef-search", default="16,32,64,128", help="efSearch values to measure, comma-separated")
+    parser.add_argument(
+        "--ef-search", default="16,32,64,128,256,512", help="efSearch values to measure, comma-separated"
+    )
     parser.add_argument("--storages", default="float32,sq8", help="HNSW storages to build, comma-separated")
     parser.add_argument("--flat-sizes", default="10000,25000,50000,100000,200000", help="flat latency at these sizes")
     parser.add_argument("--no-flat", action="store_true", help="skip the flat index at full size")

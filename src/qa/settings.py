@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     flat_max_vectors: int = Field(20_000, ge=0, description="With QA_VECTOR_INDEX=auto, the most vectors kept flat.")
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree (M).")
     hnsw_ef_construction: int = Field(80, ge=8, le=1024, description="HNSW candidate list while building.")
-    hnsw_ef_search: int = Field(64, ge=8, le=4096, description="HNSW candidate list while searching.")
+    hnsw_ef_search: int = Field(512, ge=8, le=4096, description="HNSW candidate list while searching.")
     writer_timeout: float = Field(
         60.0, ge=0.0, description="Seconds a writer waits for another writer to finish before giving up."
     )

@@ -40,7 +40,7 @@ class VectorOptions:
     flat_max: int = 20_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 64
+    hnsw_ef_search: int = 512
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VectorOptions:
