@@ -27,7 +27,7 @@ from qa.records import Article
 from qa.sentences import sentence_spans
 from qa.settings import Settings
 from qa.store import FORMAT_VERSION, LogEntry, Store
-from qa.vectors import VectorIndex
+from qa.vectors import VectorIndex, VectorOptions
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class Index:
             if seq > version:
                 continue
             try:
-                vectors = VectorIndex.load(path, dimension)
+                vectors = VectorIndex.load(path, dimension, VectorOptions.from_settings(self.settings))
             except ValueError as e:
                 log.warning("%s; rebuilding the FAISS index from the stored vectors", e)
                 break
@@ -304,7 +304,7 @@ class Index:
         return self._from_stored_vectors()[0]
 
     def _from_stored_vectors(self) -> tuple[VectorIndex, int]:
-        vectors = VectorIndex(self._dimension())
+        vectors = VectorIndex(self._dimension(), VectorOptions.from_settings(self.settings))
         with self.store.transaction(write=False):
             seq = self.store.version()
             ids, matrix = self.store.vectors(self._model_name(), vectors.dimension)

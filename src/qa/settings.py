@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a request may ask for.")
     max_upload_bytes: int = Field(5_000_000, ge=1, description="Largest article upload or JSON body, in bytes.")
+    vector_index: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="FAISS index type: exact `flat`, `hnsw`, or `auto` (flat up to QA_FLAT_MAX_VECTORS)."
+    )
+    vector_storage: Literal["float32", "float16", "sq8"] = Field(
+        "float32", description="How an HNSW index holds vectors: float32, float16, or 8-bit scalar quantisation."
+    )
+    flat_max_vectors: int = Field(20_000, ge=0, description="With QA_VECTOR_INDEX=auto, the most vectors kept flat.")
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree (M).")
+    hnsw_ef_construction: int = Field(80, ge=8, le=1024, description="HNSW candidate list while building.")
+    hnsw_ef_search: int = Field(512, ge=8, le=4096, description="HNSW candidate list while searching.")
     writer_timeout: float = Field(
         60.0, ge=0.0, description="Seconds a writer waits for another writer to finish before giving up."
     )

@@ -1,10 +1,18 @@
-"""The FAISS index of passage vectors, kept in memory and checkpointed to disk atomically."""
+"""The FAISS index of passage vectors, kept in memory and checkpointed to disk atomically.
+
+Small indexes are searched exactly (flat inner product); past `flat_max` vectors the index becomes an HNSW graph,
+optionally with compact storage (float16 or 8-bit scalar quantisation). HNSW cannot remove vectors, so a removed
+passage's id is blanked to -1 in the id map (a tombstone) and filtered out during the search; checkpoints compact
+the graph once tombstones pile up. SQLite keeps the exact vectors, so any type can be rebuilt without re-embedding.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import faiss
 import numpy as np
@@ -12,37 +20,132 @@ import numpy.typing as npt
 
 from qa.embedding import Vectors
 
+if TYPE_CHECKING:
+    from qa.settings import Settings
+
+IndexKind = Literal["auto", "flat", "hnsw"]
+Storage = Literal["float32", "float16", "sq8"]
+
+_QUANTISERS: dict[str, Any] = {"float16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
+_LIVE = faiss.IDSelectorRange(0, 2**62)  # every real passage id; tombstones are -1
+_SMALL = 10_000  # below this many vectors a compaction is cheap enough to do at every checkpoint
+
+
+@dataclass(frozen=True)
+class VectorOptions:
+    """Which FAISS index to build: its type (or "auto", by size), storage and HNSW parameters."""
+
+    kind: IndexKind = "auto"
+    storage: Storage = "float32"
+    flat_max: int = 20_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 512
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VectorOptions:
+        """The options the QA_VECTOR_* and QA_HNSW_* settings ask for."""
+        return cls(
+            kind=settings.vector_index,
+            storage=settings.vector_storage,
+            flat_max=settings.flat_max_vectors,
+            hnsw_m=settings.hnsw_m,
+            hnsw_ef_construction=settings.hnsw_ef_construction,
+            hnsw_ef_search=settings.hnsw_ef_search,
+        )
+
+    def kind_for(self, size: int, current: str | None = None) -> str:
+        """The type for an index of `size` vectors; an HNSW index only turns flat again below half the limit."""
+        if self.kind != "auto":
+            return self.kind
+        if size > self.flat_max or (current == "hnsw" and size > self.flat_max // 2):
+            return "hnsw"
+        return "flat"
+
+    def new_index(self, dimension: int, kind: str) -> Any:
+        """An empty FAISS index of this type, keyed by passage id."""
+        base: Any
+        if kind == "flat":
+            base = faiss.IndexFlatIP(dimension)
+        elif self.storage == "float32":
+            base = faiss.IndexHNSWFlat(dimension, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        else:
+            base = faiss.IndexHNSWSQ(dimension, _QUANTISERS[self.storage], self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        if kind == "hnsw":
+            base.hnsw.efConstruction = self.hnsw_ef_construction
+        return faiss.IndexIDMap2(base)
+
 
 class VectorIndex:
-    """Exact inner-product search over unit vectors, keyed by passage id; safe to share between threads."""
+    """Inner-product search over unit vectors, keyed by passage id; safe to share between threads."""
 
-    def __init__(self, dimension: int) -> None:
+    def __init__(self, dimension: int, options: VectorOptions | None = None) -> None:
         self.dimension = dimension
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.options = options or VectorOptions()
+        self._index = self.options.new_index(dimension, self.options.kind_for(0))
+        self._dead = 0  # tombstones in an HNSW index
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._index.ntotal) - self._dead
+
+    @property
+    def kind(self) -> str:
+        """ "flat" or "hnsw"."""
+        return _describe(self._index)[0]
+
+    @property
+    def storage(self) -> str:
+        """How vectors are held: "float32", "float16" or "sq8"."""
+        return _describe(self._index)[1]
 
     def add(self, ids: npt.NDArray[np.int64], vectors: Vectors) -> None:
         """Add vectors under the given passage ids."""
-        if len(ids):
-            with self._lock:
-                self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+        if not len(ids):
+            return
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._lock:
+            if self._index.ntotal == 0:
+                # A fresh index takes the type its first batch (e.g. every stored vector) calls for.
+                self._index = self.options.new_index(self.dimension, self.options.kind_for(len(ids)))
+            if not self._index.is_trained:
+                self._index.train(matrix)
+            self._index.add_with_ids(matrix, ids.astype(np.int64))
 
     def remove(self, ids: list[int]) -> None:
         """Remove passage ids; ids not present are ignored."""
-        if ids:
-            with self._lock:
-                self._index.remove_ids(np.array(ids, dtype=np.int64))  # type: ignore[arg-type]  # the SWIG wrapper takes arrays
+        if not ids:
+            return
+        with self._lock:
+            if self.kind == "flat":
+                self._index.remove_ids(np.array(ids, dtype=np.int64))
+                return
+            id_map = faiss.vector_to_array(self._index.id_map)
+            gone = np.isin(id_map, np.array(ids, dtype=np.int64)) & (id_map >= 0)
+            if gone.any():
+                id_map[gone] = -1
+                faiss.copy_array_to_vector(id_map, self._index.id_map)
+                self._index.construct_rev_map()
+                self._dead += int(gone.sum())
 
     def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
         """(passage id, cosine similarity) of the k nearest vectors."""
         with self._lock:
-            k = min(k, int(self._index.ntotal))
+            k = min(k, len(self))
             if k <= 0:
                 return []
-            scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), k)
+            params = None
+            if self.kind == "hnsw":
+                params = faiss.SearchParametersHNSW(efSearch=max(self.options.hnsw_ef_search, k))  # type: ignore[attr-defined]
+                if self._dead:
+                    params.sel = _LIVE
+            # One query gains nothing from OpenMP threads, and on a busy machine waiting for them costs milliseconds.
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+            finally:
+                faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def similarity(self, query: Vectors, ids: list[int]) -> dict[int, float]:
@@ -60,13 +163,20 @@ class VectorIndex:
     def ids(self) -> npt.NDArray[np.int64]:
         """Every stored id."""
         with self._lock:
-            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            id_map = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return id_map[id_map >= 0]
+
+    def nbytes(self) -> int:
+        """Size of the index as written to disk."""
+        with self._lock:
+            return int(faiss.serialize_index(self._index).size)
 
     def save(self, path: Path) -> None:
-        """Write atomically: a temporary file, fsync, then rename over the target."""
+        """Write atomically (a temporary file, fsync, then rename), first converting or compacting if due."""
         tmp = path.with_name(path.name + ".tmp")
         try:
             with self._lock:
+                self._refit()
                 faiss.write_index(self._index, str(tmp))
             with tmp.open("rb+") as f:
                 os.fsync(f.fileno())
@@ -76,18 +186,66 @@ class VectorIndex:
             raise
         _fsync_dir(path.parent)
 
+    def _refit(self) -> None:
+        """Rebuild as the type the size now calls for, or without tombstones once they are 10% (or cheap)."""
+        total = int(self._index.ntotal)
+        wanted = self.options.kind_for(total - self._dead, self.kind)
+        if wanted == self.kind and not (self._dead and (self._dead * 10 >= total or total <= _SMALL)):
+            return
+        id_map = faiss.vector_to_array(self._index.id_map)
+        live = id_map >= 0
+        matrix = faiss.downcast_index(self._index.index).reconstruct_n(0, total)[live]
+        self._index = self.options.new_index(self.dimension, wanted)
+        self._dead = 0
+        if len(matrix):
+            if not self._index.is_trained:
+                self._index.train(matrix)
+            self._index.add_with_ids(matrix, id_map[live])
+
     @classmethod
-    def load(cls, path: Path, dimension: int) -> VectorIndex:
-        """Read a checkpoint; raises ValueError when it is unreadable or of the wrong shape."""
+    def load(cls, path: Path, dimension: int, options: VectorOptions | None = None) -> VectorIndex:
+        """Read a checkpoint; raises ValueError when it is unreadable, of the wrong shape, or not what options ask."""
+        options = options or VectorOptions()
         try:
             index = faiss.read_index(str(path))
         except (RuntimeError, OSError) as e:
             raise ValueError(f"unreadable FAISS file {path.name}: {e}") from e
         if index.d != dimension or not isinstance(index, faiss.IndexIDMap2):
             raise ValueError(f"FAISS file {path.name} does not hold {dimension}-dimensional passage vectors")
-        loaded = cls(dimension)
+        kind, storage, m, ef_construction = _describe(index)
+        dead = int((faiss.vector_to_array(index.id_map) < 0).sum())
+        wanted = options.kind_for(int(index.ntotal) - dead, kind)
+        built = (kind, storage if kind == "hnsw" else "float32", m, ef_construction)
+        if wanted == "flat":
+            asked: tuple[str, str, int, int] = ("flat", "float32", 0, 0)
+        else:
+            asked = ("hnsw", options.storage, options.hnsw_m, options.hnsw_ef_construction)
+        if built != asked:
+            raise ValueError(
+                f"FAISS file {path.name} holds a {_label(built)} index, the settings ask for {_label(asked)}"
+            )
+        loaded = cls(dimension, options)
         loaded._index = index
+        loaded._dead = dead
         return loaded
+
+
+def _describe(index: Any) -> tuple[str, str, int, int]:
+    """(type, storage, HNSW M, HNSW efConstruction) of an IndexIDMap2-wrapped index."""
+    base = faiss.downcast_index(index.index)
+    if not isinstance(base, faiss.IndexHNSW):
+        return ("flat", "float32", 0, 0)
+    storage = faiss.downcast_index(base.storage)
+    held = "float32"
+    if isinstance(storage, faiss.IndexScalarQuantizer):
+        held = "float16" if storage.sq.qtype == faiss.ScalarQuantizer.QT_fp16 else "sq8"
+    m = int(base.hnsw.nb_neighbors(1))  # type: ignore[attr-defined]  # missing from faiss's stubs
+    return ("hnsw", held, m, int(base.hnsw.efConstruction))
+
+
+def _label(built: tuple[str, str, int, int]) -> str:
+    kind, storage, m, ef_construction = built
+    return "flat" if kind == "flat" else f"HNSW {storage} (M={m}, efConstruction={ef_construction})"
 
 
 def _fsync_dir(folder: Path) -> None:
