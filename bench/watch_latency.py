@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -40,11 +39,12 @@ def place(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def wait_until(client: httpx.Client, query: str, seen: Callable[[list[str]], bool], limit: float = 30.0) -> float:
+def wait_until(client: httpx.Client, query: str, article_id: str, present: bool, limit: float = 30.0) -> float:
+    """Seconds until a search for `query` shows (or no longer shows) the article."""
     started = time.perf_counter()
     while time.perf_counter() - started < limit:
         hits = client.get("/api/search", params={"q": query, "top_k": 3}).json()["results"]
-        if seen([h["article_id"] for h in hits]):
+        if (article_id in [h["article_id"] for h in hits]) == present:
             return time.perf_counter() - started
         time.sleep(0.02)  # polling a server from a benchmark, not synchronising a test
     return float("inf")
@@ -69,15 +69,15 @@ def main() -> None:
             for n in range(args.files):
                 path = corpus / f"watched-{n}.txt"
                 place(path, f"Watched article {n}\n\nThe {phrase(n, 1)} was seen near the harbour on Tuesday.\n")
-                added.append(wait_until(client, phrase(n, 1), lambda ids, f=path.name: f in ids))
+                added.append(wait_until(client, phrase(n, 1), path.name, present=True))
             for n in range(args.files):
                 path = corpus / f"watched-{n}.txt"
                 place(path, f"Watched article {n}\n\nThe {phrase(n, 2)} replaced it on Wednesday.\n")
-                changed.append(wait_until(client, phrase(n, 2), lambda ids, f=path.name: f in ids))
+                changed.append(wait_until(client, phrase(n, 2), path.name, present=True))
             for n in range(args.files):
                 path = corpus / f"watched-{n}.txt"
                 path.unlink()
-                deleted.append(wait_until(client, phrase(n, 2), lambda ids, f=path.name: f not in ids))
+                deleted.append(wait_until(client, phrase(n, 2), path.name, present=False))
     print("| change | files | p50 s | p95 s | max s |")
     print("|---|---|---|---|---|")
     for name, seconds in (("new file", added), ("changed file", changed), ("deleted file", deleted)):

@@ -278,7 +278,10 @@ class Store:
             f" WHERE p.id IN ({marks})",
             list(ids),
         )
-        return {row[0]: PassageRow(*row[:8], sentences=_sentence_matrix(row[8], row[9])) for row in rows}
+        return {
+            pid: PassageRow(pid, article, title, url, published, start, end, text, _sentence_matrix(sentences, dim))
+            for pid, article, title, url, published, start, end, text, sentences, dim in rows
+        }
 
     def passage_ids(self, article_id: str) -> list[int]:
         """Ids of an article's passages, in order."""
