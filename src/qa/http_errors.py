@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.errors import (
     ArticleNotFound,
+    DatabaseUnavailable,
     IndexBusy,
     IndexMismatch,
     InvalidArticle,
@@ -26,6 +27,7 @@ STATUS: dict[type[QAError], int] = {
     PayloadTooLarge: 413,
     IndexBusy: 503,
     IndexMismatch: 409,
+    DatabaseUnavailable: 503,
 }
 
 

@@ -50,3 +50,12 @@ class Settings(BaseSettings):
     writer_timeout: float = Field(
         60.0, ge=0.0, description="Seconds a writer waits for another writer to finish before giving up."
     )
+    backend: Literal["faiss", "postgres"] = Field(
+        "faiss", description="Where articles, passages and vectors live: the index folder, or PostgreSQL + pgvector."
+    )
+    database_url: str | None = Field(
+        None, description="PostgreSQL connection URL (postgresql://user@host/db) for QA_BACKEND=postgres."
+    )
+    database_pool_size: int = Field(
+        4, ge=1, le=100, description="Most PostgreSQL connections one process holds (psycopg_pool)."
+    )
