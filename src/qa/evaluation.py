@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from qa.errors import QAError
 from qa.backend import Progress
+from qa.errors import QAError
 from qa.records import Answer
 from qa.search import Candidate
 from qa.service import QA

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+
 import numpy as np
 
 from qa.backend import Progress
@@ -23,8 +24,8 @@ from qa.embedding import Embedder, Vectors, load_embedder
 from qa.errors import IndexMismatch
 from qa.locking import WriterLock
 from qa.records import Article, ArticleSummary, Passage
-from qa.settings import Settings
 from qa.search import fts_query
+from qa.settings import Settings
 from qa.store import FORMAT_VERSION, LogEntry, PassageRow, Store
 from qa.vectors import VectorIndex
 
