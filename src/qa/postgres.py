@@ -228,6 +228,7 @@ class PostgresBackend:
         self.policy = ChunkingPolicy(settings.chunk_tokens, settings.chunk_overlap)
         self._embedder = embedder
         self._lock = threading.Lock()
+        self._recorded_dimension: int | None = None
         with connect(self.url) as conn:
             version = schema_version(conn)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if version else {}
@@ -284,8 +285,13 @@ class PostgresBackend:
             return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
     def _dimension(self) -> int:
-        recorded = self.meta.get("dimension")
-        return int(recorded) if recorded else self.embedder.dimension
+        """The recorded vector dimension (remembered once recorded: only `qa rebuild` with a new model changes it)."""
+        if self._recorded_dimension is None:
+            recorded = self.meta.get("dimension")
+            if not recorded:
+                return self.embedder.dimension
+            self._recorded_dimension = int(recorded)
+        return self._recorded_dimension
 
     def _ensure_meta(self) -> None:
         """Record model, dimension and chunking on the first write and create the HNSW index; check them later."""
@@ -564,4 +570,5 @@ class PostgresBackend:
                 (self.embedder.name,),
             )
             self._record_meta(conn)
+        self._recorded_dimension = None
         return self.counts()[1]
