@@ -102,19 +102,25 @@ def test_writes_through_one_replica_are_read_by_another(
 def test_two_concurrent_ingests_of_one_corpus_write_each_article_once(
     settings: Settings, embedder: SentenceTransformerEmbedder
 ) -> None:
-    workers = [QA(settings, embedder), QA(settings, embedder)]
+    # Two workers as on two machines: each its own model (a tokenizer is not safe to share between threads).
+    workers = [QA(settings, embedder), QA(settings, SentenceTransformerEmbedder(embedder.name))]
     start = threading.Barrier(len(workers))
     statuses: list[dict[str, str]] = []
+    errors: list[BaseException] = []
 
     def ingest(worker: QA) -> None:
         start.wait()
-        statuses.append(worker.backend.upsert(articles(), batch=4))
+        try:
+            statuses.append(worker.backend.upsert(articles(), batch=4))
+        except BaseException as e:
+            errors.append(e)
 
     threads = [threading.Thread(target=ingest, args=(w,)) for w in workers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     ids = [a.id for a in articles()]
     added = sorted(i for s in statuses for i, status in s.items() if status == "added")
     assert added == sorted(ids)  # each article written by exactly one worker; the other found it unchanged
