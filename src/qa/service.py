@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from qa.answer import RERANK_WEIGHT, ScoredSentence, compose, hits_for, rerank, score_sentences
+from qa.backend import Backend, Progress, open_backend
 from qa.embedding import Embedder
 from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion, PayloadTooLarge
-from qa.index import Index, Progress
+from qa.index import Index
 from qa.reading import is_unicode, iter_article_files, read_bytes, read_file
 from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit
 from qa.search import Candidate, retrieve
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def in_shard(article_id: str, shard: tuple[int, int]) -> bool:
+    """Whether an article belongs to shard i of n: a stable hash of its id, the same on every machine."""
+    i, n = shard
+    return int.from_bytes(hashlib.sha256(article_id.encode()).digest()[:8], "big") % n == i
 
 
 class QA:
@@ -28,14 +36,22 @@ class QA:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
-        self._index: Index | None = None
+        self._backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """The store (QA_BACKEND: FAISS folder or PostgreSQL), opened on first use (`qa list` loads no model)."""
+        if self._backend is None:
+            self._backend = open_backend(self.settings, self._embedder)
+        return self._backend
 
     @property
     def index(self) -> Index:
-        """The index, opened on first use (so `qa list` never loads the model)."""
-        if self._index is None:
-            self._index = Index(self.settings, self._embedder)
-        return self._index
+        """The FAISS back end itself, for what only it has (checkpoints, the writer lock, consistency checks)."""
+        backend = self.backend
+        if not isinstance(backend, Index):
+            raise TypeError(f"QA_BACKEND={self.settings.backend} has no FAISS index")
+        return backend
 
     # -- questions ----------------------------------------------------------------------------------
     def ask(self, question: str, top_k: int = 5) -> Answer:
@@ -58,11 +74,11 @@ class QA:
     def _rank(self, query: str, top_k: int, depth: int = 0) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
         """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head."""
         settings = self.settings
-        embedder = self.index.embedder
+        embedder = self.backend.embedder
         vector = embedder.encode_cached([query])[0]
         head_size = max(top_k, settings.rerank_depth)
         ranking = retrieve(
-            self.index,
+            self.backend,
             query,
             vector,
             max(head_size, depth),
@@ -91,27 +107,36 @@ class QA:
 
     # -- articles -----------------------------------------------------------------------------------
     def ingest(
-        self, paths: Sequence[Path] | None = None, progress: Progress | None = None, *, prune: bool = False
+        self,
+        paths: Sequence[Path] | None = None,
+        progress: Progress | None = None,
+        *,
+        prune: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> IngestReport:
         """Read files and folders into the index; unreadable files are reported and the rest go on.
 
         With `prune`, articles read earlier from files under these paths whose files are gone (or no longer
-        hold them) are removed; articles added through the API are never pruned.
+        hold them) are removed; articles added through the API are never pruned. With `shard` (i, n), only
+        the articles whose id hashes to shard i of n are written, so n workers can split one corpus.
         """
         roots = list(paths) if paths else [self.settings.corpus_dir]
         report = IngestReport()
         articles, files = self.read(roots, report)
+        if shard is not None:
+            articles = [a for a in articles if in_shard(a.id, shard)]
         if progress is not None:
             progress.total = len(articles)
-        statuses = self.index.upsert(articles, progress, files=files)
+        statuses = self.backend.upsert(articles, progress, files=files)
         for article_id, status in statuses.items():
             getattr(report, status).append(article_id)
         if prune:
             folders = [str(root.resolve()) for root in roots]
-            for article_id, file in sorted(self.index.store.files().items()):
+            for article_id, file in sorted(self.backend.files().items()):
                 inside = any(file == f or file.startswith(f.rstrip("/") + "/") for f in folders)
-                if inside and article_id not in statuses:
-                    self.index.delete(article_id)
+                mine = shard is None or in_shard(article_id, shard)
+                if inside and mine and article_id not in statuses:
+                    self.backend.delete(article_id)
                     report.deleted.append(article_id)
         return report
 
@@ -155,7 +180,7 @@ class QA:
 
     def add(self, article: Article) -> str:
         """Add or replace one article; returns added, updated or unchanged. Visible to the next query."""
-        return self.index.upsert([article])[article.id]
+        return self.backend.upsert([article])[article.id]
 
     def add_file(self, data: bytes, filename: str) -> dict[str, str]:
         """Add the article(s) in an uploaded file; returns each id's status."""
@@ -163,30 +188,36 @@ class QA:
         if len(articles) > self.settings.max_articles_per_request:
             limit = self.settings.max_articles_per_request
             raise PayloadTooLarge(f"the file holds {len(articles)} articles; the limit per upload is {limit}")
-        return self.index.upsert(articles)
+        return self.backend.upsert(articles)
 
     def delete(self, article_id: str) -> None:
         """Remove an article; it is never cited again."""
-        if not self.index.delete(article_id):
+        if not self.backend.delete(article_id):
             raise ArticleNotFound(article_id)
 
     def article(self, article_id: str) -> Article:
         """One article with its full text."""
-        found = self.index.store.article(article_id)
+        found = self.backend.article(article_id)
         if found is None:
             raise ArticleNotFound(article_id)
         return found
 
     def articles(self, offset: int = 0, limit: int = 50) -> tuple[int, list[ArticleSummary]]:
         """A page of articles (newest first) and the total count."""
-        return self.index.store.summaries(offset, limit)
+        return self.backend.summaries(offset, limit)
 
     def counts(self) -> tuple[int, int]:
         """How many articles and passages are indexed."""
-        return self.index.store.counts()
+        return self.backend.counts()
+
+    def close(self) -> None:
+        """Release the back end's connections."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Re-chunk/re-embed what the settings changed and write a fresh FAISS generation."""
-        if self._index is None:
-            self._index = Index(self.settings, self._embedder, rebuilding=True)
-        return self._index.rebuild(progress)
+        """Re-chunk/re-embed what the settings changed and write a fresh FAISS generation (or HNSW index)."""
+        if self._backend is None:
+            self._backend = open_backend(self.settings, self._embedder, rebuilding=True)
+        return self._backend.rebuild(progress)

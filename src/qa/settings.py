@@ -86,3 +86,13 @@ class Settings(BaseSettings):
     def allowed_roots(self) -> list[Path]:
         """The folders ingestion may read from, resolved: QA_CORPUS_ROOTS, or the corpus folder."""
         return [root.resolve() for root in (self.corpus_roots or [self.corpus_dir])]
+
+    backend: Literal["faiss", "postgres"] = Field(
+        "faiss", description="Where articles, passages and vectors live: the index folder, or PostgreSQL + pgvector."
+    )
+    database_url: str | None = Field(
+        None, description="PostgreSQL connection URL (postgresql://user@host/db) for QA_BACKEND=postgres."
+    )
+    database_pool_size: int = Field(
+        4, ge=1, le=100, description="Most PostgreSQL connections one process holds (psycopg_pool)."
+    )

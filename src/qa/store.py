@@ -95,7 +95,8 @@ class LogEntry:
     op: str
 
 
-def _sentence_matrix(blob: bytes | None, dimension: int | None) -> Vectors | None:
+def sentence_matrix(blob: bytes | None, dimension: int | None) -> Vectors | None:
+    """Sentence vectors stored as float16 rows (None when the index has none for this passage)."""
     if blob is None or not dimension:
         return None
     return np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension).astype(np.float32)
@@ -279,7 +280,7 @@ class Store:
             list(ids),
         )
         return {
-            pid: PassageRow(pid, article, title, url, published, start, end, text, _sentence_matrix(sentences, dim))
+            pid: PassageRow(pid, article, title, url, published, start, end, text, sentence_matrix(sentences, dim))
             for pid, article, title, url, published, start, end, text, sentences, dim in rows
         }
 

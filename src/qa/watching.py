@@ -23,7 +23,7 @@ def sync_files(qa: QA, folder: Path, changed: set[Path], deleted: set[Path]) -> 
     folder = folder.resolve()
     # Symlinks are not resolved here: read_files refuses those that lead out of the corpus roots.
     changed = {_inside(p, folder) for p in changed}
-    known = qa.index.store.files()
+    known = qa.backend.files()
     gone = {str(p.resolve()) for p in deleted}
     # A new folder's files may have been written before the watcher saw the folder: read them all.
     expanded = changed | {f for p in changed if p.is_dir() and not p.is_symlink() for f in p.rglob("*")}
@@ -35,7 +35,7 @@ def sync_files(qa: QA, folder: Path, changed: set[Path], deleted: set[Path]) -> 
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     articles, files = qa.read_files(((p, folder) for p in readable), report, trusted=[folder])
-    statuses = qa.index.upsert(articles, files=files) if articles else {}
+    statuses = qa.backend.upsert(articles, files=files) if articles else {}
     for article_id, status in statuses.items():
         getattr(report, status).append(article_id)
     # An article is gone when its file is, or when its (re-read) file no longer holds it.
@@ -43,7 +43,7 @@ def sync_files(qa: QA, folder: Path, changed: set[Path], deleted: set[Path]) -> 
     for article_id, file in known.items():
         removed = file in gone or any(file.startswith(g + "/") for g in gone)
         if removed or (file in reread and article_id not in statuses):
-            qa.index.delete(article_id)
+            qa.backend.delete(article_id)
             report.deleted.append(article_id)
     return report
 
