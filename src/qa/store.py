@@ -301,8 +301,10 @@ class Store:
         have = {
             row[0]
             for row in db.execute(
-                "SELECT e.text_hash FROM embeddings e JOIN wanted w ON w.h = e.text_hash"
-                " WHERE e.model = ? AND e.sentences IS NOT NULL",
+                # CROSS JOIN makes SQLite walk the few wanted hashes and look each up by primary key,
+                # rather than scan every stored vector (rows are large: a passage's sentences ride along).
+                "SELECT w.h FROM wanted w CROSS JOIN embeddings e ON e.model = ? AND e.text_hash = w.h"
+                " WHERE e.sentences IS NOT NULL",
                 (model,),
             )
         }
