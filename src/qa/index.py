@@ -23,7 +23,7 @@ from qa.chunking import ChunkingPolicy, passages_for
 from qa.embedding import Embedder, Vectors, load_embedder
 from qa.errors import IndexMismatch
 from qa.locking import WriterLock
-from qa.records import Article, ArticleSummary
+from qa.records import Article, ArticleSummary, Passage
 from qa.search import fts_query
 from qa.sentences import sentence_spans
 from qa.settings import Settings
@@ -41,6 +41,10 @@ _CHECKPOINT = re.compile(r"^vectors-(\d+)\.faiss$")
 def text_hash(text: str) -> str:
     """Key of a passage's text in the embedding store."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _texts_by_hash(chunked: Sequence[tuple[Article, list[Passage], list[str]]]) -> dict[str, str]:
+    return {h: p.text for _, passages, hashes in chunked for p, h in zip(passages, hashes, strict=True)}
 
 
 class Index:
@@ -157,14 +161,13 @@ class Index:
         return statuses
 
     def _write_batch(self, articles: Sequence[Article], progress: Progress | None, files: Mapping[str, str]) -> None:
-        chunked = [(a, passages_for(a, self.policy, self.embedder.count_tokens)) for a in articles]
-        hashes = {id(a): [text_hash(p.text) for p in ps] for a, ps in chunked}
-        self._embed_missing({h: p.text for a, ps in chunked for p, h in zip(ps, hashes[id(a)], strict=True)})
+        chunked = self._chunk(articles)
+        self._embed_missing(_texts_by_hash(chunked))
         with self.store.transaction() as db:
             if not self.store.meta():
                 self._record_meta(db)
-            for article, passages in chunked:
-                self.store.save_article(db, article, passages, hashes[id(article)], files.get(article.id))
+            for article, passages, hashes in chunked:
+                self.store.save_article(db, article, passages, hashes, files.get(article.id))
         if not (self.folder / "index.json").exists():
             self._write_manifest()
         if progress is not None:
@@ -213,15 +216,21 @@ class Index:
 
     def _rechunk(self, progress: Progress | None) -> None:
         """Every article split by the current policy and embedded, then swapped in by one transaction."""
-        articles = list(self.store.articles())
+        chunked = self._chunk(list(self.store.articles()))
         files = self.store.files()
-        chunked = [(a, passages_for(a, self.policy, self.embedder.count_tokens)) for a in articles]
-        hashes = {a.id: [text_hash(p.text) for p in ps] for a, ps in chunked}
-        texts = {h: p.text for a, ps in chunked for p, h in zip(ps, hashes[a.id], strict=True)}
-        self._embed_missing(texts, progress)
+        self._embed_missing(_texts_by_hash(chunked), progress)
         with self.store.transaction() as db:
-            for article, passages in chunked:
-                self.store.save_article(db, article, passages, hashes[article.id], files.get(article.id))
+            for article, passages, hashes in chunked:
+                self.store.save_article(db, article, passages, hashes, files.get(article.id))
+
+    def _chunk(self, articles: Sequence[Article]) -> list[tuple[Article, list[Passage], list[str]]]:
+        """Each article's passages under the current policy, with their text hashes."""
+        count_tokens = self.embedder.count_tokens
+        chunked = []
+        for article in articles:
+            passages = passages_for(article, self.policy, count_tokens)
+            chunked.append((article, passages, [text_hash(p.text) for p in passages]))
+        return chunked
 
     def _stored_texts(self) -> dict[str, str]:
         rows = self.store.connection().execute("SELECT text_hash, text FROM passages")
