@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from qa import QA
-from qa.app import create_app
+from qa.server.app import create_app
 
 pytestmark = pytest.mark.browser
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 
+from qa.server.assets import templates
 from qa.service import QA
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-templates = Jinja2Templates(directory=WEB_DIR / "templates")  # autoescapes .html templates
 router = APIRouter(include_in_schema=False)
 
 
