@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         2.0, ge=0.0, description="Requests per second each client IP may make to /api/ask and /api/search (0: off)."
     )
     rate_burst: int = Field(20, ge=1, description="Requests a client may make at once before the rate limit applies.")
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without the API key (otherwise it needs Authorization: Bearer QA_API_KEY)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Access log lines of `qa serve`: `key=value` text, or one JSON object per line."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins (comma-separated) allowed to call the API from a browser; empty means CORS is off.",
