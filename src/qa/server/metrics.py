@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -163,5 +163,5 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/metrics", dependencies=[Depends(scrape_allowed)])
 def metrics(request: Request) -> Response:
-    """Prometheus text exposition format."""
-    return Response(exposition(request.app.state.qa), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text format 0.0.4 (every Prometheus reads it; our names need none of 1.0.0's escaping)."""
+    return Response(exposition(request.app.state.qa), media_type=CONTENT_TYPE_PLAIN_0_0_4)
