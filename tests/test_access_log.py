@@ -65,3 +65,20 @@ def test_json_lines_with_qa_log_format_json(
 def test_qa_log_format_is_text_or_json() -> None:
     with pytest.raises(ValueError, match="log_format"):
         Settings(log_format="xml")
+
+
+def test_an_unexpected_error_keeps_its_request_id(
+    sample_qa: QA, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = QA(settings, sample_qa.embedder)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(broken, "search", fail)
+    with TestClient(create_app(broken), raise_server_exceptions=False) as client:
+        capsys.readouterr()
+        response = client.get("/api/search", params={"q": "oil"}, headers={"X-Request-ID": "bug-1"})
+    assert response.status_code == 500 and response.headers["X-Request-ID"] == "bug-1"
+    err = capsys.readouterr().err
+    assert "request_id=bug-1 method=GET route=/api/search status=500" in err

@@ -74,7 +74,9 @@ def create_app(qa: QA | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            # MCP's streamable HTTP sends its protocol version and session headers (browser clients at /mcp).
+            allow_headers=["Authorization", "Content-Type", "Mcp-Protocol-Version", "Mcp-Session-Id"],
+            expose_headers=["Mcp-Session-Id", "X-Request-ID"],
             max_age=600,
         )
 

@@ -146,5 +146,8 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         import logging
 
-        logging.getLogger("qa").exception("unexpected error on %s", request.url.path)
-        return respond(request, 500, "internal error; the server log has the details")
+        request_id = getattr(request.state, "request_id", "-")
+        logging.getLogger("qa").exception("unexpected error on %s (request %s)", request.url.path, request_id)
+        # This handler answers outside the access log's middleware, so it puts the request id back itself.
+        headers = {"X-Request-ID": request_id} if request_id != "-" else None
+        return respond(request, 500, "internal error; the server log has the details", headers)
