@@ -97,6 +97,18 @@ def test_earlier_messages_are_history_and_the_last_user_message_is_the_question(
     assert "lighted path" in (completion.choices[0].message.content or "")
 
 
+def test_qa_options_ride_in_the_request_and_sampling_parameters_are_ignored(client: openai.OpenAI) -> None:
+    messages: list[Any] = [{"role": "user", "content": QUESTION}]
+    one = client.chat.completions.create(
+        model="qa", messages=messages, temperature=0.2, max_tokens=5, extra_body={"qa": {"top_k": 1}}
+    )
+    five = client.chat.completions.create(model="qa", messages=messages)
+    assert len(_qa_field(one).citations) == 1 < len(_qa_field(five).citations)
+    assert "lighted path" in (one.choices[0].message.content or "")  # max_tokens cuts nothing: it is extractive
+    with pytest.raises(openai.BadRequestError, match="top_k"):
+        client.chat.completions.create(model="qa", messages=messages, extra_body={"qa": {"top_k": 500}})
+
+
 def test_an_abstention_is_a_normal_reply_that_says_so(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
         model="qa", messages=[{"role": "user", "content": "What is the boiling point of liquid nitrogen?"}]
