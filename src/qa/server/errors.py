@@ -20,7 +20,20 @@ from qa.errors import (
     ModelUnavailable,
     PayloadTooLarge,
     QAError,
+    ReaderUnavailable,
 )
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+"""Sent with every response; error responses get them here too, since the 500 handler runs outside the app's
+middleware."""
 
 STATUS: dict[type[QAError], int] = {
     ArticleNotFound: 404,
@@ -31,6 +44,7 @@ STATUS: dict[type[QAError], int] = {
     IndexMismatch: 409,
     DatabaseUnavailable: 503,
     ModelUnavailable: 503,
+    ReaderUnavailable: 503,
 }
 
 
@@ -55,10 +69,12 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
     """Map domain errors, validation errors and HTTP errors to JSON (API) or an error page (HTML)."""
 
     def respond(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        response: Response
         if request.url.path.startswith("/api/") or request.url.path == "/healthz":
-            return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
-        response: Response = render_error(request, status, message)
-        response.headers.update(headers or {})
+            response = JSONResponse({"error": message, "status": status}, status_code=status)
+        else:
+            response = render_error(request, status, message)
+        response.headers.update({**SECURITY_HEADERS, **(headers or {})})
         return response
 
     @app.exception_handler(QAError)
@@ -82,6 +98,11 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
             headers = {**(headers or {}), "Allow": allow}
             return respond(request, 405, f"method {request.method} is not allowed here; use {allow}", headers)
         return respond(request, exc.status_code, str(exc.detail), headers)
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> Response:
+        # Python's JSON parser recurses once per level: a body nested 10^5 deep is bad input, not a crash.
+        return respond(request, 422, "the request is nested too deeply to read")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

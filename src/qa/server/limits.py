@@ -28,6 +28,14 @@ class TokenBucket:
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
         self._lock = threading.Lock()
 
+    def wait(self, client: str) -> float:
+        """Seconds until `client` has a token (0 when it has one now), spending nothing."""
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.get(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def take(self, client: str) -> float:
         """Spend one token of `client`'s; 0 when allowed, else the seconds until a token is there."""
         with self._lock:
@@ -54,15 +62,34 @@ def rate_limited(request: Request) -> None:
     bucket: TokenBucket | None = getattr(request.app.state, "rate_limiter", None)
     if bucket is None or _holds_the_key(request):
         return
-    client = request.client.host if request.client else "unknown"
-    wait = bucket.take(client)
+    wait = bucket.take(client_address(request))
     if wait:
-        retry = max(1, math.ceil(wait))
-        raise HTTPException(
-            429,
-            f"too many requests: at most {bucket.rate:g} a second (bursts of {bucket.burst}); retry in {retry} s",
-            headers={"Retry-After": str(retry)},
-        )
+        raise too_many(wait, f"at most {bucket.rate:g} a second (bursts of {bucket.burst})")
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or what a trusted proxy forwarded (uvicorn applies QA_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many(wait: float, limit: str) -> HTTPException:
+    """429 with the seconds to wait as Retry-After."""
+    retry = max(1, math.ceil(wait))
+    return HTTPException(429, f"too many requests: {limit}; retry in {retry} s", headers={"Retry-After": str(retry)})
+
+
+def check_auth_failures(request: Request) -> None:
+    """429 when this client has sent too many wrong or missing API keys lately (QA_AUTH_FAILURES a minute)."""
+    bucket: TokenBucket | None = getattr(request.app.state, "auth_failures", None)
+    if bucket is not None and (wait := bucket.wait(client_address(request))):
+        raise too_many(wait, f"at most {bucket.burst} failed API keys a minute")
+
+
+def count_auth_failure(request: Request) -> None:
+    """One more failed API key from this client."""
+    bucket: TokenBucket | None = getattr(request.app.state, "auth_failures", None)
+    if bucket is not None:
+        bucket.take(client_address(request))
 
 
 def _holds_the_key(request: Request) -> bool:
