@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import QA
+from qa import QA, Article
+from qa.articles.corpus import CorpusFile, default_id, located, read_corpus_file
 from qa.backends.faiss_sqlite.backend import FaissSqliteBackend
 from qa.embedding import Vectors
 
@@ -18,6 +19,11 @@ CORPUS = REPO / "corpus"
 SHARED = REPO.parent / "shared"
 SAMPLE_ID = "kazakhstan-china-new-silk-road.txt"
 API_KEY = "test-key"
+
+
+def read_file(path: Path, root: Path) -> list[Article]:
+    """The articles in one file, with ids relative to `root` (the way a corpus folder's files are read)."""
+    return read_corpus_file(CorpusFile(located(path), default_id(path, root, root)), [root])
 
 
 def faiss_backend(qa: QA) -> FaissSqliteBackend:
@@ -70,6 +76,10 @@ class FakeEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Words per text."""
         return [len(re.findall(r"\S+", t)) for t in texts]
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Each word's span."""
+        return [[m.span() for m in re.finditer(r"\S+", text)] for text in texts]
 
     def encode_with_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from fixtures import CORPUS, SAMPLE_ID
-from qa.articles.reading import read_file
+from fixtures import CORPUS, SAMPLE_ID, read_file
 from qa.embedding import SentenceTransformerEmbedder
 from qa.indexing.chunking import ChunkingPolicy, passages_for
 from qa.records import Article
@@ -34,7 +33,7 @@ def test_a_line_break_always_ends_a_sentence() -> None:
 def test_sample_passages_slice_the_text_and_fit_the_window(embedder: SentenceTransformerEmbedder) -> None:
     [article] = read_file(CORPUS / SAMPLE_ID, CORPUS)
     policy = ChunkingPolicy(max_tokens=160, overlap=1)
-    passages = passages_for(article, policy, embedder.count_tokens)
+    passages = passages_for(article, policy, embedder)
     assert len(passages) > 3
     for p in passages:
         assert article.text[p.start : p.end] == p.text
@@ -51,7 +50,7 @@ def test_a_sentence_longer_than_the_window_is_split_not_truncated(
     text = "Short opening sentence. " + " ".join(f"word{i}" for i in range(600)) + ". Short closing sentence."
     article = Article(id="long", text=text)
     policy = ChunkingPolicy(max_tokens=128, overlap=1)
-    passages = passages_for(article, policy, embedder.count_tokens)
+    passages = passages_for(article, policy, embedder)
     covered: set[int] = set()
     for p in passages:
         assert len(embedder._model.tokenizer(p.text)["input_ids"]) <= 128
@@ -62,6 +61,6 @@ def test_a_sentence_longer_than_the_window_is_split_not_truncated(
 def test_passages_prefer_paragraph_breaks(embedder: SentenceTransformerEmbedder) -> None:
     paragraph = "This sentence is about the harbour and its many boats. " * 4
     text = "\n\n".join(paragraph.strip() for _ in range(4))
-    passages = passages_for(Article(id="p", text=text), ChunkingPolicy(160, 0), embedder.count_tokens)
+    passages = passages_for(Article(id="p", text=text), ChunkingPolicy(160, 0), embedder)
     assert all(p.text.endswith("boats.") for p in passages)
     assert all(text[p.start - 2 : p.start] in ("\n\n", "") for p in passages)

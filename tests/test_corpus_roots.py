@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from qa import QA
-from qa.articles.corpus import read_files
+from qa.articles.corpus import CorpusFile, located, read_files
 from qa.embedding import SentenceTransformerEmbedder
 from qa.indexing.watching import sync_files
 from qa.settings import Settings
@@ -51,7 +51,8 @@ def test_dot_dot_paths_from_a_folder_walk_are_skipped(
 ) -> None:
     corpus, _outside = layout
     qa = _qa(tmp_path, embedder, corpus)
-    read = read_files([(corpus / ".." / "outside" / "secret.txt", corpus)], qa.settings.allowed_roots())
+    sneaky = corpus / ".." / "outside" / "secret.txt"
+    read = read_files([CorpusFile(located(sneaky), "secret.txt")], qa.settings.allowed_roots())
     assert read.articles == [] and "outside the corpus roots" in read.skipped[0]
 
 

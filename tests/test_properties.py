@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -30,22 +31,35 @@ newsy = st.lists(st.tuples(pieces, separators), max_size=120).map(lambda p: "".j
 texts = st.one_of(newsy, st.text(max_size=400), st.text(alphabet=st.characters(codec="utf-8"), max_size=2000))
 
 
-def word_count(texts: Sequence[str]) -> list[int]:
-    """A stand-in tokenizer: one piece per character group of up to 4 characters, so long words cost more."""
-    return [sum(-(-len(w) // 4) for w in t.split()) or 1 for t in texts]
+class FourCharacterPieces:
+    """A stand-in tokenizer: a word piece per group of up to 4 characters of a word, so long words cost more."""
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(spans) or 1 for spans in self.token_spans(texts)]
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [
+            [(s, min(s + 4, m.end())) for m in re.finditer(r"\S+", text) for s in range(m.start(), m.end(), 4)]
+            for text in texts
+        ]
+
+
+word_pieces = FourCharacterPieces()
 
 
 @PROPERTY
 @given(text=texts, max_tokens=st.integers(8, 64), overlap=st.integers(0, 3))
 def test_passages_slice_the_article_text_exactly(text: str, max_tokens: int, overlap: int) -> None:
     article = Article(id="a", text=text)
-    passages = passages_for(article, ChunkingPolicy(max_tokens, overlap), word_count)
+    policy = ChunkingPolicy(max_tokens, overlap)
+    passages = passages_for(article, policy, word_pieces)
     for i, passage in enumerate(passages):
         assert passage.ordinal == i
         assert 0 <= passage.start < passage.end <= len(text)
         assert text[passage.start : passage.end] == passage.text
         assert passage.text == passage.text.strip()
-        assert word_count([passage.text])[0] + SPECIAL_TOKENS <= max_tokens or len(passage.text.split()) == 1
+        assert word_pieces.count_tokens([passage.text])[0] + SPECIAL_TOKENS <= max_tokens
+        assert len(passage.text) <= policy.max_chars
     # Every word of the article is in some passage.
     covered = [False] * len(text)
     for passage in passages:
@@ -69,7 +83,7 @@ def test_sentence_spans_slice_the_text(text: str) -> None:
 def test_passages_fit_the_real_model_window(text: str, embedder: SentenceTransformerEmbedder) -> None:
     article = Article(id="a", text=text)
     policy = ChunkingPolicy(32, 1)
-    for passage in passages_for(article, policy, embedder.count_tokens):
+    for passage in passages_for(article, policy, embedder):
         assert text[passage.start : passage.end] == passage.text
         assert embedder.count_tokens([passage.text])[0] + SPECIAL_TOKENS <= policy.max_tokens
 
@@ -122,6 +136,6 @@ def test_any_bytes_are_an_article_or_a_declared_error(suffix: str, data: bytes) 
     assert articles
     for article in articles:
         assert article.id.strip() and article.text.strip()
-        passages = passages_for(article, ChunkingPolicy(32, 1), word_count)
+        passages = passages_for(article, ChunkingPolicy(32, 1), word_pieces)
         assert passages
         assert all(article.text[p.start : p.end] == p.text for p in passages)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import CORPUS, SAMPLE_ID, SHARED
-from qa.articles.reading import iter_article_files, read_bytes, read_file
+from fixtures import CORPUS, SAMPLE_ID, SHARED, read_file
+from qa.articles.corpus import corpus_files
+from qa.articles.reading import read_bytes
 from qa.errors import InvalidArticle
 
 
@@ -128,5 +129,5 @@ def test_folders_are_walked_recursively_skipping_hidden_files(tmp_path: Path) ->
     (tmp_path / "a/b/deep.txt").write_text("T\n\nBody.")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden/x.txt").write_text("T\n\nBody.")
-    found = [(f.relative_to(tmp_path).as_posix(), root) for f, root in iter_article_files([tmp_path])]
-    assert found == [("a/b/deep.txt", tmp_path)]
+    found = list(corpus_files([tmp_path], corpus_dir=tmp_path))
+    assert [(f.path.relative_to(tmp_path.resolve()).as_posix(), f.name) for f in found] == [("a/b/deep.txt",) * 2]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import QA
+from qa import QA, Settings
+from qa.embedding import SentenceTransformerEmbedder
 from qa.indexing.watching import watch_folder
 from qa.records import IngestReport
 
@@ -17,8 +18,14 @@ TIMEOUT = 30.0  # generous for a loaded CI machine; the README figure comes from
 
 
 @pytest.fixture
-def watched(qa: QA, tmp_path: Path) -> Iterator[tuple[Path, queue.Queue[IngestReport]]]:
-    folder = tmp_path / "corpus"
+def qa(settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path: Path) -> QA:
+    """An empty index whose corpus folder is the one watched, as with `qa serve --watch`."""
+    return QA(settings.model_copy(update={"corpus_dir": tmp_path / "corpus"}), embedder)
+
+
+@pytest.fixture
+def watched(qa: QA) -> Iterator[tuple[Path, queue.Queue[IngestReport]]]:
+    folder = qa.settings.corpus_dir
     folder.mkdir()
     batches: queue.Queue[IngestReport] = queue.Queue()
     stop, ready = threading.Event(), threading.Event()

@@ -269,6 +269,9 @@ def serve(
             target=watch_folder, args=(obj.qa.indexer, settings.corpus_dir, stop), name="qa-watch", daemon=True
         ).start()
         click.echo(f"watching {settings.corpus_dir}", err=True)
+    from qa.server.serving import raise_open_file_limit, uvicorn_options
+
+    raise_open_file_limit()
     click.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
     try:
         uvicorn.run(
@@ -277,8 +280,7 @@ def serve(
             host=host or settings.host,
             port=port or settings.port,
             workers=workers,
-            log_level="warning",
-            access_log=False,  # qa.server.access_log writes one line per request instead (QA_LOG_FORMAT)
+            **uvicorn_options(settings),
         )
     finally:
         if metrics_dir is not None:

@@ -38,6 +38,10 @@ class Embedder(Protocol):
         """Word pieces per text, without special tokens."""
         ...
 
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character span of each word piece of each text, without special tokens."""
+        ...
+
     def encode_with_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[Vectors, list[Vectors]]:
@@ -67,6 +71,13 @@ class SentenceTransformerEmbedder:
         dimension: int | None = get_dimension()
         self.dimension = dimension or 0
         self.max_tokens = self._model.max_seq_length or 512
+        # A private copy of the fast tokenizer for counting, never truncating or padding: the model's own one
+        # changes those settings on every call, and counts must be exact whatever else runs at the same time.
+        from tokenizers import Tokenizer
+
+        self._counter = Tokenizer.from_str(self._model.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
         self._batch_size = batch_size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
@@ -133,8 +144,12 @@ class SentenceTransformerEmbedder:
         """Word pieces per text, without [CLS]/[SEP]."""
         if not texts:
             return []
-        encoded = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return [len(encoding) for encoding in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character span of each word piece of each text, without [CLS]/[SEP]."""
+        encodings = self._counter.encode_batch(list(texts), add_special_tokens=False) if texts else []
+        return [[(start, end) for start, end in encoding.offsets] for encoding in encodings]
 
 
 def _pool_spans(

@@ -44,6 +44,10 @@ class ModelUnavailable(QAError):
     """The embedding model cannot be loaded (missing files, a broken checkpoint): the server's fault (503)."""
 
 
+class ReaderUnavailable(QAError):
+    """A file format's reader cannot be loaded (a broken installation): the server's fault (503)."""
+
+
 class DatabaseUnavailable(QAError):
     """The PostgreSQL back end cannot reach its database, or QA_DATABASE_URL is not set."""
 

@@ -25,6 +25,14 @@ class Article(BaseModel):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+class ArticleText(Article):
+    """An article with a page of its text: `text` is the article's text from `text_start` on."""
+
+    text_start: int = Field(0, description="Offset of `text`'s first character in the whole text.")
+    text_length: int = Field(description="Length of the whole text, in characters.")
+    next_start: int | None = Field(None, description="Where the next page of text starts; null on the last page.")
+
+
 class ArticleSummary(BaseModel):
     """An article without its text, as listed by `qa list` and GET /api/articles."""
 

@@ -17,7 +17,7 @@ from qa.errors import ArticleNotFound, InvalidQuestion, PayloadTooLarge
 from qa.indexing.pipeline import Indexer
 from qa.indexing.recorded import check_model
 from qa.progress import Progress
-from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit
+from qa.records import Answer, Article, ArticleSummary, ArticleText, IngestReport, SearchHit
 from qa.retrieval.hybrid import Candidate, retrieve
 from qa.settings import Settings
 from qa.text.unicode import is_unicode
@@ -168,6 +168,16 @@ class QA:
         if found is None:
             raise ArticleNotFound(article_id)
         return found
+
+    def article_text(self, article_id: str, start: int = 0, limit: int | None = None) -> ArticleText:
+        """One article with a page of its text: at most `limit` (at most QA_MAX_TEXT_CHARS) characters from `start`."""
+        article = self.article(article_id)
+        limit = min(limit or self.settings.max_text_chars, self.settings.max_text_chars)
+        length = len(article.text)
+        start = min(start, length)
+        end = min(start + limit, length)
+        page = article.model_dump() | {"text": article.text[start:end]}
+        return ArticleText(**page, text_start=start, text_length=length, next_start=end if end < length else None)
 
     def articles(self, offset: int = 0, limit: int = 50) -> tuple[int, list[ArticleSummary]]:
         """A page of articles (newest first) and the total count."""

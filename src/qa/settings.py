@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a request may ask for.")
     max_upload_bytes: int = Field(5_000_000, ge=1, description="Largest article upload or JSON body, in bytes.")
+    max_text_chars: int = Field(
+        100_000, ge=1_000, description="Most characters of an article's text one response or page carries."
+    )
     vector_index: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="FAISS index type: exact `flat`, `hnsw`, or `auto` (flat up to QA_FLAT_MAX_VECTORS)."
     )
@@ -67,6 +70,18 @@ class Settings(BaseSettings):
         2.0, ge=0.0, description="Requests per second each client IP may make to /api/ask and /api/search (0: off)."
     )
     rate_burst: int = Field(20, ge=1, description="Requests a client may make at once before the rate limit applies.")
+    auth_failures: int = Field(
+        10, ge=0, description="Wrong or missing API keys a client may send per minute before it gets 429 (0: off)."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDR ranges (comma-separated) of proxies whose X-Forwarded-For is believed;"
+        " empty: none is, and every client is the address that connected.",
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Connections and requests `qa serve` handles at once; beyond, requests get 503."
+    )
+    keepalive_timeout: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open.")
     metrics_public: bool = Field(
         False, description="Serve /metrics without the API key (otherwise it needs Authorization: Bearer QA_API_KEY)."
     )
@@ -82,7 +97,7 @@ class Settings(BaseSettings):
         description="Folders (comma-separated) whose files may be ingested by folder walks; default: QA_CORPUS_DIR.",
     )
 
-    @field_validator("cors_origins", "corpus_roots", mode="before")
+    @field_validator("cors_origins", "corpus_roots", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -11,6 +11,10 @@ from qa.retrieval.hybrid import Candidate
 NOT_FOUND = "Not found in the articles."
 SECOND_SENTENCE = 0.9  # a runner-up joins the answer when it scores at least this share of the best
 FOLLOW_ON = 0.75  # ... or this share, when it directly follows the best and refers back to it
+# The most of a passage a citation carries: the longest passage chunking makes (256 word pieces x 10 characters).
+# Passages stored by a qa without the character cap can be far longer; a citation shows the part around its
+# highlight, with `start`/`end` naming that part.
+MAX_CITED_CHARS = 2_560
 
 
 def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]]) -> list[SearchHit]:
@@ -70,18 +74,28 @@ def compose(
 
 def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citation:
     p = candidate.passage
+    start, end = bounded_window(p.start, p.end, highlight, MAX_CITED_CHARS)
     return Citation(
         n=n,
         article_id=p.article_id,
         title=p.title,
         url=p.url,
         published=p.published,
-        passage=p.text,
-        start=p.start,
-        end=p.end,
-        highlight=highlight,
+        passage=p.text[start - p.start : end - p.start],
+        start=start,
+        end=end,
+        highlight=(max(highlight[0], start), min(highlight[1], end)),
         score=round(candidate.similarity, 4),
     )
+
+
+def bounded_window(start: int, end: int, focus: tuple[int, int], most: int) -> tuple[int, int]:
+    """At most `most` characters of start..end, around `focus` (its beginning, when it is longer itself)."""
+    if end - start <= most:
+        return start, end
+    middle = (focus[0] + min(focus[1], focus[0] + most)) // 2
+    first = min(max(start, middle - most // 2), end - most)
+    return first, first + most
 
 
 def _follow_on(

@@ -16,12 +16,20 @@ _NOT_IN_IDS = (
     r"\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
 )
 _SPACE = r"\s\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # str.strip()'s white space
-ID_PATTERN = f"^[^{_NOT_IN_IDS}]*[^{_NOT_IN_IDS}{_SPACE}][^{_NOT_IN_IDS}]*$"
+# Segments (between "/" or "\\", which browsers read as "/") hold something besides dots and white space, so an
+# id never has an empty, "." or ".." segment: its link could not lead anywhere but to the article.
+_SEGMENT = f"[^/\\\\{_NOT_IN_IDS}]*[^./\\\\{_NOT_IN_IDS}{_SPACE}][^/\\\\{_NOT_IN_IDS}]*"
+ID_PATTERN = f"^{_SEGMENT}(?:[/\\\\]{_SEGMENT})*$"
 
 
 def checked_id(raw_id: str, where: str) -> str:
     """The id without surrounding white space; InvalidArticle when it is too long or holds unusable characters."""
-    if len(raw_id) > MAX_ID_CHARS or not re.fullmatch(ID_PATTERN, raw_id) or not is_unicode(raw_id):
+    if len(raw_id) > MAX_ID_CHARS or not is_unicode(raw_id):
+        raise InvalidArticle(where, f"unusable article id {raw_id[:60]!r}")
+    if not re.fullmatch(ID_PATTERN, raw_id):
+        parts = re.split(r"[/\\]", raw_id)
+        if raw_id.strip() and any(not part.strip(" .") for part in parts):
+            raise InvalidArticle(where, f"article id {raw_id[:60]!r} has an empty, '.' or '..' part between slashes")
         raise InvalidArticle(where, f"unusable article id {raw_id[:60]!r}")
     return raw_id.strip()
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from qa.articles.cleaning import clean_scraped_text, parse_date
 from qa.articles.ids import checked_id, slug_from_url, title_from_id
-from qa.errors import InvalidArticle
+from qa.errors import InvalidArticle, ReaderUnavailable
 from qa.records import Article
 from qa.text.unicode import is_unicode, normalise
 
@@ -23,30 +22,6 @@ HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json", ".jsonl"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
 _FIELDS = ("id", "title", "text", "url", "published", "author", "source")
-
-
-def iter_article_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
-    """Each file to read with the folder its id is relative to; folders are walked recursively."""
-    for path in paths:
-        if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                if not any(part.startswith(".") for part in file.relative_to(path).parts):
-                    yield file, path
-        else:
-            yield path, path.parent
-
-
-def read_file(path: Path, root: Path | None = None) -> list[Article]:
-    """The articles in one file; InvalidArticle names the file when it cannot be read."""
-    where = str(path)
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise InvalidArticle(where, f"unsupported file type {path.suffix or '(none)'!r}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise InvalidArticle(where, f"cannot read file ({e.strerror or e})") from e
-    relative = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
-    return read_bytes(data, relative.as_posix(), where=where)
 
 
 def read_bytes(data: bytes, name: str, where: str | None = None) -> list[Article]:
@@ -131,23 +106,27 @@ def article_from_mapping(obj: Any, default_id: str, where: str) -> Article:
     )
 
 
+def load_json(text: str | bytes, where: str) -> Any:
+    """Parsed JSON; InvalidArticle for text that is not JSON, or nested too deeply to parse (a RecursionError)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidArticle(where, f"invalid JSON at line {e.lineno} ({e.msg})") from e
+    except UnicodeDecodeError as e:
+        raise InvalidArticle(where, "invalid JSON (not UTF-8 text)") from e
+    except RecursionError as e:
+        raise InvalidArticle(where, "invalid JSON (nested too deeply)") from e
+
+
 def _read_json(text: str, name: str, where: str, *, lines: bool) -> list[Article]:
     if lines:
         articles = []
         for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            line_where = f"{where}:{number}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InvalidArticle(line_where, f"invalid JSON ({e.msg})") from e
-            articles.append(article_from_mapping(obj, f"{name}#{number}", line_where))
+            if line.strip():
+                obj = load_json(line, f"{where}:{number}")
+                articles.append(article_from_mapping(obj, f"{name}#{number}", f"{where}:{number}"))
         return articles
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidArticle(where, f"invalid JSON at line {e.lineno} ({e.msg})") from e
+    obj = load_json(text, where)
     if isinstance(obj, list):
         if not obj:
             raise InvalidArticle(where, "empty list of articles")
@@ -156,7 +135,10 @@ def _read_json(text: str, name: str, where: str, *, lines: bool) -> list[Article
 
 
 def _read_html(html: str, name: str, where: str) -> Article:
-    import trafilatura  # heavy; only HTML needs it
+    try:
+        import trafilatura  # heavy; only HTML needs it
+    except ImportError as e:  # e.g. justext without lxml[html_clean]: the installation's fault, not the file's
+        raise ReaderUnavailable(f"the HTML reader cannot be loaded ({e}); reinstall qa with its dependencies") from e
 
     try:
         doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)

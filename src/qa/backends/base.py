@@ -37,6 +37,14 @@ class ChunkedArticle:
     text_hashes: list[str]
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the store holds of an article: the hash of its content, and the file it was read from (None: the API)."""
+
+    content_hash: str
+    file: str | None
+
+
 def sentence_blob(sentences: Vectors) -> bytes:
     """Sentence vectors as stored: float16 rows."""
     return sentences.astype(np.float16).tobytes()
@@ -117,8 +125,8 @@ class Backend(Protocol):
         """Held around a run of writes: one writer at a time where the store needs it."""
         ...
 
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The stored content hash of each of these articles that exists."""
+    def stored(self, ids: Sequence[str]) -> dict[str, Stored]:
+        """The content hash and file of each of these articles that exists."""
         ...
 
     def missing_embeddings(self, model: str, text_hashes: Set[str]) -> set[str]:

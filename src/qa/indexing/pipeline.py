@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from qa.articles.corpus import read_paths
+from qa.articles.corpus import CorpusRead, read_paths
 from qa.backends.base import Backend, ChunkedArticle
 from qa.embedding import Embedder
 from qa.events import index_write
@@ -48,6 +48,7 @@ class Indexer:
         self.backend = backend
         self.policy = ChunkingPolicy(settings.chunk_tokens, settings.chunk_overlap)
         self.allowed_roots = settings.allowed_roots()
+        self.corpus_dir = settings.corpus_dir
         self.index_dir = settings.index_dir
         self._model = model
 
@@ -66,26 +67,44 @@ class Indexer:
     ) -> IngestReport:
         """Read files and folders into the index; unreadable files are reported and the rest go on.
 
-        With `prune`, articles read earlier from files under these paths whose files are gone (or no longer
-        hold them) are removed; articles added through the API are never pruned. With `shard` (i, n), only
-        the articles whose id hashes to shard i of n are written, so n workers can split one corpus.
+        An article whose file no longer holds it (its id changed) is removed. With `prune`, so are the articles
+        read earlier from files under these paths that are gone; articles added through the API never are. With
+        `shard` (i, n), only the articles whose id hashes to shard i of n are written, so n workers can split
+        one corpus.
         """
-        read = read_paths(paths, self.allowed_roots, exclude=self.index_dir)
+        read = self.without_conflicts(read_paths(paths, self.allowed_roots, self.corpus_dir, self.index_dir))
         articles = [a for a in read.articles if shard is None or in_shard(a.id, shard)]
         if progress is not None:
             progress.total = len(articles)
-        statuses = self.upsert(articles, progress, read.files)
-        report = report_of(statuses, read.skipped)
-        if prune:
-            folders = [str(path.resolve()) for path in paths]
+        report = report_of(self.upsert(articles, progress, read.files), read.skipped)
+        reread = set(read.files.values())
+        folders = [str(path.resolve()) for path in paths] if prune else []
 
-            def stale(article_id: str, file: str) -> bool:
-                inside = any(file == f or file.startswith(f.rstrip("/") + "/") for f in folders)
-                mine = shard is None or in_shard(article_id, shard)
-                return inside and mine and article_id not in statuses
+        def stale(article_id: str, file: str) -> bool:
+            if article_id in read.files or (shard is not None and not in_shard(article_id, shard)):
+                return False
+            return file in reread or any(file == f or file.startswith(f.rstrip("/") + "/") for f in folders)
 
-            report.deleted += self.remove_stale(stale)
+        report.deleted += self.remove_stale(stale)
         return report
+
+    def without_conflicts(self, read: CorpusRead) -> CorpusRead:
+        """The articles read, less those whose id the index holds from another source; a message for each.
+
+        Another source is another file that still exists, or an upload through the API. Re-reading the same
+        file is an update, and a file that moved takes its articles along.
+        """
+        stored = self.backend.stored(list(read.files))
+        kept = CorpusRead(skipped=list(read.skipped))
+        for article in read.articles:
+            file, other = read.files[article.id], stored.get(article.id)
+            if other is not None and other.file != file and (other.file is None or Path(other.file).exists()):
+                source = other.file or "an article added through the API"
+                kept.skipped.append(f"{file}: article id {article.id!r} is already used by {source}; not read")
+                continue
+            kept.articles.append(article)
+            kept.files[article.id] = file
+        return kept
 
     def upsert(
         self,
@@ -97,10 +116,11 @@ class Indexer:
         """Add new articles and replace changed ones; returns each id's status (added/updated/unchanged).
 
         `files` maps article ids to the file each was read from, so `--prune` and the watcher can find them.
+        Chunking and embedding happen outside the writer lock: other writers wait only for the writes.
         """
         files = files or {}
         statuses: dict[str, str] = {}
-        with index_write("ingest") as counts, self.backend.writing():
+        with index_write("ingest") as counts:
             check_chunking(self.backend.meta(), self.policy, self.backend.label)
             pending: dict[str, Article] = {}
             for article in articles:
@@ -117,18 +137,21 @@ class Indexer:
     def _write(
         self, articles: Sequence[Article], files: Mapping[str, str], progress: Progress | None
     ) -> dict[str, str]:
-        known = self.backend.content_hashes([a.id for a in articles])
-        changed = [a for a in articles if known.get(a.id) != a.content_hash()]
+        stored = self.backend.stored([a.id for a in articles])
+        changed = [a for a in articles if a.id not in stored or stored[a.id].content_hash != a.content_hash()]
+        chunked = self.chunk(changed)
+        texts = _texts_by_hash(chunked)
+        self.embed_missing(texts)
         statuses: dict[str, str] = {}
-        if changed:
-            recorded = self.backend.ensure_meta(self._build_settings())
-            check_chunking(recorded, self.policy, self.backend.label)  # another writer may have just recorded it
-            chunked = self.chunk(changed)
-            self.embed_missing(_texts_by_hash(chunked))
-            statuses = self.backend.save_articles(chunked, files, self.embedder.name)
-        unchanged = {a.id: files[a.id] for a in articles if a.id not in statuses and a.id in files}
-        if unchanged:
-            self.backend.set_files(unchanged)
+        with self.backend.writing():
+            if chunked:
+                recorded = self.backend.ensure_meta(self._build_settings())
+                check_chunking(recorded, self.policy, self.backend.label)  # another writer may have just recorded it
+                self.embed_missing(texts)  # nothing, unless a rebuild dropped vectors no passage used yet
+                statuses = self.backend.save_articles(chunked, files, self.embedder.name)
+            unchanged = {a.id: files[a.id] for a in articles if a.id not in statuses and a.id in files}
+            if unchanged:
+                self.backend.set_files(unchanged)
         statuses.update((a.id, "unchanged") for a in articles if a.id not in statuses)
         if progress is not None:
             progress.update(len(articles))
@@ -136,10 +159,10 @@ class Indexer:
 
     def chunk(self, articles: Sequence[Article]) -> list[ChunkedArticle]:
         """Each article's passages under the current policy, with their text hashes."""
-        count_tokens = self.embedder.count_tokens
+        tokenizer = self.embedder
         chunked = []
         for article in articles:
-            passages = passages_for(article, self.policy, count_tokens)
+            passages = passages_for(article, self.policy, tokenizer)
             chunked.append(ChunkedArticle(article, passages, [text_hash(p.text) for p in passages]))
         return chunked
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
@@ -11,10 +10,10 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from qa.articles.ids import ID_PATTERN, MAX_ID_CHARS
-from qa.articles.reading import article_from_mapping
+from qa.articles.reading import article_from_mapping, load_json
 from qa.errors import InvalidArticle, PayloadTooLarge
-from qa.records import Answer, Article, ArticleSummary, SearchHit
-from qa.server.limits import rate_limited
+from qa.records import Answer, ArticleSummary, ArticleText, SearchHit
+from qa.server.limits import check_auth_failures, count_auth_failure, rate_limited
 from qa.service import QA
 
 MAX_OFFSET = 10**9  # SQLite integers are 64-bit: an unbounded offset overflowed into a 500 (found by fuzzing)
@@ -86,7 +85,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Body, upload or article count over the limit",
         415: "Unsupported content type",
         422: "Invalid input",
-        429: "Rate limit reached; see Retry-After",
+        429: "Rate limit reached, or too many wrong API keys; see Retry-After",
         503: "The index is busy (another writer holds it too long), or the model or database is unavailable",
     }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
@@ -115,18 +114,24 @@ def get_qa(request: Request) -> QA:
 
 
 def require_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """Writes need `Authorization: Bearer <QA_API_KEY>`; with no key configured they are refused."""
+    """Writes need `Authorization: Bearer <QA_API_KEY>`; with no key configured they are refused.
+
+    Failed keys count against the client: after QA_AUTH_FAILURES a minute, it gets 429 until the minute refills.
+    """
     key = get_qa(request).settings.api_key
     if not key:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "writes are disabled: the server has no QA_API_KEY set")
+    check_auth_failures(request)
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not given:
+        count_auth_failure(request)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key: send Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not hmac.compare_digest(given.strip().encode(), key.encode()):
+        count_auth_failure(request)
         raise HTTPException(status.HTTP_403_FORBIDDEN, "wrong API key")
 
 
@@ -180,13 +185,24 @@ def list_articles(
 
 @router.get(
     "/articles/{article_id:path}",
-    response_model=Article,
-    summary="One article with its full text",
+    response_model=ArticleText,
+    summary="One article with its text (paged when very long)",
     responses=_errors(404, 422),
 )
-def get_article(article_id: str, qa: QADep) -> Article:
-    """The article's text and metadata; citation offsets index into `text`."""
-    return qa.article(article_id)
+def get_article(
+    article_id: str,
+    qa: QADep,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="First character of the text to return.")] = 0,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Most characters of text to return (at most QA_MAX_TEXT_CHARS).")
+    ] = None,
+) -> ArticleText:
+    """The article's metadata and its text from `start`: the whole text unless it is longer than QA_MAX_TEXT_CHARS.
+
+    Citation offsets index into the whole text; `text_start` says where this page of it begins, `next_start`
+    where the next one does.
+    """
+    return qa.article_text(article_id, start, limit)
 
 
 _FIELD = {"type": ["string", "integer", "number", "null"]}
@@ -229,7 +245,7 @@ _UPLOAD_DOC: dict[str, Any] = {
     status_code=201,
     dependencies=[Depends(require_key)],
     openapi_extra=_UPLOAD_DOC,
-    responses=_errors(400, 401, 403, 409, 413, 415, 422, 503) | _links(201, "$request.body#/id"),
+    responses=_errors(400, 401, 403, 409, 413, 415, 422, 429, 503) | _links(201, "$request.body#/id"),
     summary="Add or replace an article (JSON, or an uploaded .txt/.md/.html/.json/.jsonl file)",
 )
 async def add_article(request: Request, qa: QADep) -> ArticleWrite:
@@ -251,15 +267,12 @@ async def add_article(request: Request, qa: QADep) -> ArticleWrite:
         return ArticleWrite(articles=statuses)
     if content_type not in ("application/json", ""):
         raise HTTPException(415, "send application/json or multipart/form-data")
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidArticle("request body", "invalid JSON") from e
+    payload = load_json(bytes(body), "request body")
     if isinstance(payload, dict) and not payload.get("id") and not payload.get("url"):
         raise InvalidArticle("request body", "give the article an 'id' or a 'url'")
     article = article_from_mapping(payload, default_id="", where="request body")
@@ -272,7 +285,7 @@ async def add_article(request: Request, qa: QADep) -> ArticleWrite:
     response_model=ArticleWrite,
     dependencies=[Depends(require_key)],
     summary="Remove an article from the index",
-    responses=_errors(401, 403, 404, 422, 503),
+    responses=_errors(401, 403, 404, 422, 429, 503),
 )
 def delete_article(article_id: str, qa: QADep) -> ArticleWrite:
     """Gone before the response: it is never cited again."""

@@ -14,28 +14,20 @@ from qa.server import access_log, metrics, openai_chat
 from qa.server.api import document_limits, health_router
 from qa.server.api import router as api_router
 from qa.server.assets import WEB_DIR, templates
-from qa.server.errors import install_error_handlers
+from qa.server.errors import SECURITY_HEADERS, install_error_handlers
 from qa.server.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
 from qa.server.mcp_http import mcp_sessions, mount_mcp
 from qa.server.pages import render_error
 from qa.server.pages import router as web_router
+from qa.server.serving import throttle_repeated_errors
 from qa.service import QA
 from qa.settings import Settings
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 def create_app(qa: QA | None = None) -> FastAPI:
     """The web app around a QA object (built from the QA_* settings when none is given)."""
     qa = qa or QA(Settings())
+    throttle_repeated_errors()
     app = FastAPI(
         title="qa",
         description=(package_doc or "").strip().splitlines()[0],
@@ -47,6 +39,8 @@ def create_app(qa: QA | None = None) -> FastAPI:
     app.state.qa = qa
     settings = qa.settings
     app.state.rate_limiter = TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
+    failures = settings.auth_failures
+    app.state.auth_failures = TokenBucket(failures / 60, failures) if failures else None
     app.include_router(api_router)
     app.include_router(openai_chat.router)
     default_openapi = app.openapi

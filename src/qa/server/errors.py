@@ -24,7 +24,20 @@ from qa.errors import (
     ModelUnavailable,
     PayloadTooLarge,
     QAError,
+    ReaderUnavailable,
 )
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+"""Sent with every response; error responses get them here too, since the 500 handler runs outside the app's
+middleware."""
 
 STATUS: dict[type[QAError], int] = {
     ArticleNotFound: 404,
@@ -35,6 +48,7 @@ STATUS: dict[type[QAError], int] = {
     IndexMismatch: 409,
     DatabaseUnavailable: 503,
     ModelUnavailable: 503,
+    ReaderUnavailable: 503,
 }
 
 
@@ -112,11 +126,10 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
         code: str | None = None,
         param: str | None = None,
     ) -> Response:
-        json_error = error_response(request.url.path, status, message, headers, code, param)
-        if json_error is not None:
-            return json_error
-        response: Response = render_error(request, status, message)
-        response.headers.update(headers or {})
+        response: Response | None = error_response(request.url.path, status, message, None, code, param)
+        if response is None:
+            response = render_error(request, status, message)
+        response.headers.update({**SECURITY_HEADERS, **(headers or {})})
         return response
 
     @app.exception_handler(QAError)
@@ -141,6 +154,11 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
             return respond(request, 405, f"method {request.method} is not allowed here; use {allow}", headers)
         code, param = getattr(exc, "code", None), getattr(exc, "param", None)
         return respond(request, exc.status_code, str(exc.detail), headers, code, param)
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> Response:
+        # Python's JSON parser recurses once per level: a body nested 10^5 deep is bad input, not a crash.
+        return respond(request, 422, "the request is nested too deeply to read")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

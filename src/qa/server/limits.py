@@ -30,6 +30,14 @@ class TokenBucket:
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
         self._lock = threading.Lock()
 
+    def wait(self, client: str) -> float:
+        """Seconds until `client` has a token (0 when it has one now), spending nothing."""
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.get(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def take(self, client: str) -> float:
         """Spend one token of `client`'s; 0 when allowed, else the seconds until a token is there."""
         with self._lock:
@@ -55,24 +63,44 @@ def rate_limited(request: Request) -> None:
     """Dependency: 429 with Retry-After when the client IP has used up its tokens (QA_RATE_LIMIT, QA_RATE_BURST)."""
     refusal = rate_limit_refusal(request)
     if refusal is not None:
-        message, retry = refusal
-        raise HTTPException(429, message, headers={"Retry-After": str(retry)})
+        raise refusal
 
 
-def rate_limit_refusal(request: Request) -> tuple[str, int] | None:
-    """None when the request may go ahead; else why not, and the whole seconds to wait. One token per call.
+def rate_limit_refusal(request: Request) -> HTTPException | None:
+    """None when the request may go ahead; else the 429 to answer. One token per call.
 
     The HTTP routes (rate_limited) and the MCP tools served at /mcp take from the same per-client bucket.
     """
     bucket: TokenBucket | None = getattr(request.app.state, "rate_limiter", None)
     if bucket is None or _holds_the_key(request):
         return None
-    client = request.client.host if request.client else "unknown"
-    wait = bucket.take(client)
-    if not wait:
-        return None
+    wait = bucket.take(client_address(request))
+    return too_many(wait, f"at most {bucket.rate:g} a second (bursts of {bucket.burst})") if wait else None
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or what a trusted proxy forwarded (uvicorn applies QA_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many(wait: float, limit: str) -> HTTPException:
+    """429 with the seconds to wait as Retry-After."""
     retry = max(1, math.ceil(wait))
-    return f"too many requests: at most {bucket.rate:g} a second (bursts of {bucket.burst}); retry in {retry} s", retry
+    return HTTPException(429, f"too many requests: {limit}; retry in {retry} s", headers={"Retry-After": str(retry)})
+
+
+def check_auth_failures(request: Request) -> None:
+    """429 when this client has sent too many wrong or missing API keys lately (QA_AUTH_FAILURES a minute)."""
+    bucket: TokenBucket | None = getattr(request.app.state, "auth_failures", None)
+    if bucket is not None and (wait := bucket.wait(client_address(request))):
+        raise too_many(wait, f"at most {bucket.burst} failed API keys a minute")
+
+
+def count_auth_failure(request: Request) -> None:
+    """One more failed API key from this client."""
+    bucket: TokenBucket | None = getattr(request.app.state, "auth_failures", None)
+    if bucket is not None:
+        bucket.take(client_address(request))
 
 
 def _holds_the_key(request: Request) -> bool:

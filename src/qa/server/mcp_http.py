@@ -74,4 +74,4 @@ def _rate_check(request: Request) -> str | None:
     if refusal is None:
         return None
     RATE_LIMITED.labels(MCP_PATH).inc()
-    return refusal[0]
+    return str(refusal.detail)

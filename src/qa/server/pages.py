@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from qa.answering.compose import bounded_window
 from qa.server.assets import templates
 from qa.service import QA
 
@@ -41,17 +42,34 @@ def article_view(
     article_id: str,
     start: Annotated[int | None, Query(ge=0)] = None,
     end: Annotated[int | None, Query(ge=0)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=10**9)] = None,
 ) -> Response:
-    """An article, with the cited span (start..end) marked as #cited; works without JavaScript."""
+    """An article, with the cited span (start..end) marked as #cited; works without JavaScript.
+
+    A text longer than QA_MAX_TEXT_CHARS is shown a page at a time (around the cited span, or from `offset`),
+    with links to the text before and after.
+    """
     qa: QA = request.app.state.qa
     article = qa.article(article_id)
+    text, most = article.text, qa.settings.max_text_chars
+    cited = (start, end) if start is not None and end is not None and start < end <= len(text) else None
+    first = min(offset, len(text)) if offset is not None else bounded_window(0, len(text), cited or (0, 0), most)[0]
+    last = min(first + most, len(text))
     context: dict[str, Any] = {
         "article": article,
         "url": safe_url(article.url),
-        "before": article.text,
+        "before": text[first:last],
         "cited": "",
         "after": "",
+        "earlier": _page_link(request, max(0, first - most)) if first > 0 else None,
+        "later": _page_link(request, last) if last < len(text) else None,
     }
-    if start is not None and end is not None and start < end <= len(article.text):
-        context.update(before=article.text[:start], cited=article.text[start:end], after=article.text[end:])
+    if cited is not None and first <= cited[0] and cited[1] <= last:
+        context.update(before=text[first : cited[0]], cited=text[cited[0] : cited[1]], after=text[cited[1] : last])
     return templates.TemplateResponse(request, "article.html", context)
+
+
+def _page_link(request: Request, offset: int) -> str:
+    """This page's address showing the text from `offset` (the cited span, if any, is kept)."""
+    url = request.url.include_query_params(offset=offset)
+    return f"{url.path}?{url.query}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.backends.base import ChunkedArticle, PassageRow
+from qa.backends.base import ChunkedArticle, PassageRow, Stored
 from qa.backends.faiss_sqlite.locking import WriterLock
 from qa.backends.faiss_sqlite.store import FORMAT_VERSION, LogEntry, Store
 from qa.backends.faiss_sqlite.vectors import VectorIndex, VectorOptions
@@ -94,9 +94,9 @@ class FaissSqliteBackend:
             if self.writer.depth == 1:
                 self._maybe_checkpoint()
 
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The stored content hash of each of these articles that exists."""
-        return self.store.content_hashes(ids)
+    def stored(self, ids: Sequence[str]) -> dict[str, Stored]:
+        """The content hash and file of each of these articles that exists."""
+        return self.store.stored(ids)
 
     def missing_embeddings(self, model: str, text_hashes: Set[str]) -> set[str]:
         """Which passage-text hashes have no stored vectors for this model."""
@@ -115,10 +115,10 @@ class FaissSqliteBackend:
         """Write each article whose stored content differs (all, with `force`) in one transaction."""
         statuses: dict[str, str] = {}
         with self.writer.hold(), self.store.transaction() as db:
-            known = self.store.content_hashes([c.article.id for c in chunked])
+            known = self.store.stored([c.article.id for c in chunked])
             for item in chunked:
                 article, file = item.article, files.get(item.article.id)
-                if not force and known.get(article.id) == article.content_hash():
+                if not force and article.id in known and known[article.id].content_hash == article.content_hash():
                     statuses[article.id] = "unchanged"
                     if file is not None:
                         self.store.set_files(db, {article.id: file})

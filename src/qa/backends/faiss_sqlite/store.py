@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.backends.base import PassageRow, sentence_blob, sentence_matrix
+from qa.backends.base import PassageRow, Stored, sentence_blob, sentence_matrix
 from qa.backends.faiss_sqlite.migrations import migrate
 from qa.embedding import Vectors
 from qa.records import Article, ArticleSummary, Passage
@@ -84,14 +84,16 @@ class Store:
         )
 
     # -- articles -----------------------------------------------------------------------------------
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The hash of what was indexed, for each of these articles that exists."""
-        found: dict[str, str] = {}
+    def stored(self, ids: Sequence[str]) -> dict[str, Stored]:
+        """The hash of what was indexed and the file it came from, for each of these articles that exists."""
+        found: dict[str, Stored] = {}
         for first in range(0, len(ids), _MAX_PARAMETERS):
             chunk = list(ids[first : first + _MAX_PARAMETERS])
             marks = ",".join("?" * len(chunk))
-            rows = self.connection().execute(f"SELECT id, content_hash FROM articles WHERE id IN ({marks})", chunk)
-            found.update(rows.fetchall())
+            rows = self.connection().execute(
+                f"SELECT id, content_hash, file FROM articles WHERE id IN ({marks})", chunk
+            )
+            found.update((article_id, Stored(content_hash, file)) for article_id, content_hash, file in rows)
         return found
 
     def save_article(

@@ -20,7 +20,7 @@ import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from qa.backends.base import ChunkedArticle, PassageRow, sentence_blob, sentence_matrix
+from qa.backends.base import ChunkedArticle, PassageRow, Stored, sentence_blob, sentence_matrix
 from qa.backends.postgres.connection import connect, database_label, first_line
 from qa.backends.postgres.migrations import SCHEMA_LOCK, SCHEMA_VERSION, schema_version, too_new
 from qa.embedding import Vectors
@@ -262,11 +262,11 @@ class PostgresBackend:
         """Nothing to hold: writers coordinate per article, through advisory locks inside each transaction."""
         return nullcontext()
 
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The stored content hash of each of these articles that exists."""
+    def stored(self, ids: Sequence[str]) -> dict[str, Stored]:
+        """The content hash and file of each of these articles that exists."""
         with self._conn() as conn:
-            rows = conn.execute("SELECT id, content_hash FROM articles WHERE id = ANY(%s)", (list(ids),))
-            return dict(rows.fetchall())
+            rows = conn.execute("SELECT id, content_hash, file FROM articles WHERE id = ANY(%s)", (list(ids),))
+            return {article_id: Stored(content_hash, file) for article_id, content_hash, file in rows}
 
     def missing_embeddings(self, model: str, text_hashes: Set[str]) -> set[str]:
         """Which passage-text hashes have no stored vectors (passage and sentences) for this model, by any worker."""
@@ -367,7 +367,9 @@ class PostgresBackend:
                 " SELECT r.article_id, r.ordinal, r.start, r.end_, r.text, r.text_hash, r.length, e.vector"
                 " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[], %s::int[])"
                 " WITH ORDINALITY AS r(article_id, ordinal, start, end_, text, text_hash, length, n)"
-                " JOIN embeddings e ON e.model = %s AND e.text_hash = r.text_hash ORDER BY r.n",
+                # LEFT JOIN: a passage whose vector is missing fails the NOT NULL constraint (the whole write is
+                # refused) instead of silently vanishing from the insert.
+                " LEFT JOIN embeddings e ON e.model = %s AND e.text_hash = r.text_hash ORDER BY r.n",
                 (*(list(column) for column in zip(*rows, strict=True)), model),
             )
 
