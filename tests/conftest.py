@@ -20,6 +20,8 @@ SHARED = REPO.parent / "shared"
 SAMPLE_ID = "kazakhstan-china-new-silk-road.txt"
 API_KEY = "test-key"
 
+pytest_plugins = ["browsing"]  # live server, Chromium and page fixtures for the browser tests
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

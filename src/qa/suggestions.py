@@ -1,0 +1,31 @@
+"""Example questions for an empty chat, made from the titles of the newest articles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+MAX_TITLE_CHARS = 90  # a longer headline makes an unwieldy question
+MIN_TITLE_WORDS = 2
+
+
+def example_question(title: str) -> str | None:
+    """A question asking what one article says, or None when its title is unusable (empty, too long or short)."""
+    title = " ".join(title.split()).rstrip(" .:;,!?")
+    if len(title) > MAX_TITLE_CHARS or len(title.split()) < MIN_TITLE_WORDS:
+        return None
+    return f"What does the article “{title}” say?"
+
+
+def example_questions(titles: Iterable[str], count: int = 3) -> list[str]:
+    """Up to `count` distinct questions, one per usable title, in the titles' order (newest first)."""
+    questions: list[str] = []
+    seen: set[str] = set()
+    for title in titles:
+        question = example_question(title)
+        if question is None or question.casefold() in seen:
+            continue
+        seen.add(question.casefold())
+        questions.append(question)
+        if len(questions) == count:
+            break
+    return questions
