@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,7 +80,7 @@ class Watch:
         assert self.errors == [], f"console errors (CSP violations?): {self.errors}"
 
 
-def serve(app: FastAPI) -> Iterator[str]:
+def serve(app: FastAPI) -> Generator[str, None, None]:
     """Run the app under uvicorn on a free local port until the generator is closed."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,7 +28,8 @@ def _violations(page: Page) -> str:
 
 
 @pytest.fixture(params=SCHEMES)
-def scheme_page(request: pytest.FixtureRequest, browser: Browser) -> Any:
+def scheme_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A page in a fresh context whose browser prefers the light or the dark colour scheme."""
     context = browser.new_context(viewport={"width": 1000, "height": 800}, color_scheme=request.param)
     page = context.new_page()
     page.set_default_timeout(ANSWER_TIMEOUT_MS)
@@ -78,3 +80,63 @@ def test_error_page(scheme_page: Page, base_url: str) -> None:
     scheme_page.goto(base_url + "/articles/no-such-article")
     expect(scheme_page.locator("h1")).to_contain_text("404")
     assert _violations(scheme_page) == ""
+
+
+FOCUS_STYLE = """() => {
+    const el = document.activeElement;
+    const style = getComputedStyle(el);
+    let behind = el.parentElement, background = 'rgba(0, 0, 0, 0)';
+    while (behind) {
+        background = getComputedStyle(behind).backgroundColor;
+        if (!/rgba\\(.*, 0\\)$/.test(background)) break;
+        behind = behind.parentElement;
+    }
+    return {tag: el.tagName + '.' + el.className, outline: style.outlineStyle, width: style.outlineWidth,
+            color: style.outlineColor, background};
+}"""
+
+
+def _luminance(css: str) -> float:
+    channels = [int(v) / 255 for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_contrast_is_computed_as_wcag_defines_it() -> None:
+    assert round(contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)"), 1) == 21.0
+    assert round(contrast("rgb(185, 167, 122)", "rgb(243, 240, 232)"), 1) == 2.1  # the old "No answer" label
+
+
+def test_every_focus_ring_is_3px_at_3_to_1(scheme_page: Page, base_url: str) -> None:
+    page = scheme_page
+    page.goto(base_url + "/")
+    ask(page, "What does Nurly Zhol mean?")
+    page.get_by_role("button", name="New chat").click()  # the empty state's example links, and a thread list
+    page.locator("#threads summary").click()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.locator("body").focus()
+    seen: dict[str, dict[str, str]] = {}
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        style = page.evaluate(FOCUS_STYLE)
+        seen.setdefault(style["tag"], style)
+    page.locator(".open-thread").first.click()
+    page.locator(".more summary").first.focus()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        style = page.evaluate(FOCUS_STYLE)
+        seen.setdefault(style["tag"], style)
+    tags = " ".join(seen)
+    for wanted in ("skip-link", "new-chat", "A.example", "open-thread", "delete-thread", "TEXTAREA", "cite", "copy"):
+        assert wanted in tags, tags
+    for tag, style in seen.items():
+        if tag.startswith("BODY"):
+            continue
+        assert style["outline"] != "none" and float(style["width"].removesuffix("px")) >= 3, (tag, style)
+        assert contrast(style["color"], style["background"]) >= 3, (tag, style)

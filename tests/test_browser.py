@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -60,9 +61,9 @@ def _ask_bodies(page: Page) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     page.on(
         "request",
-        lambda request: bodies.append(json.loads(request.post_data or "{}"))
-        if request.url.endswith("/api/ask")
-        else None,
+        lambda request: (
+            bodies.append(json.loads(request.post_data or "{}")) if request.url.endswith("/api/ask") else None
+        ),
     )
     return bodies
 
@@ -295,8 +296,9 @@ def test_over_long_question_is_refused_in_the_page(browser: Browser, sample_qa: 
         too_long = "What does Nurly Zhol mean, and who joined the SCO?"
         box.fill(too_long)
         status = page.locator("#question-status")
-        expect(status).to_have_text(f"{len(too_long)} / 40 characters: {len(too_long) - 40} over the limit. "
-                                    "Shorten the question to send it.")
+        expect(status).to_have_text(
+            f"{len(too_long)} / 40 characters: {len(too_long) - 40} over the limit. Shorten the question to send it."
+        )
         expect(box).to_have_attribute("aria-invalid", "true")
         box.press("Enter")
         expect(box).to_have_value(too_long)  # kept whole, never cut
@@ -331,7 +333,7 @@ def test_copy_puts_the_answer_and_its_sources_on_the_clipboard(
 
 
 def test_confidence_and_query_are_shown_as_text_when_present(page: Page, base_url: str, watch: Watch) -> None:
-    added = iter([{"confidence": 0.83, "query": "Nurly Zhol meaning"}, {"confidence": 0.41}])
+    added: Iterator[dict[str, Any]] = iter([{"confidence": 0.83, "query": "Nurly Zhol meaning"}, {"confidence": 0.41}])
 
     def with_fields(route: Route) -> None:
         response = route.fetch()

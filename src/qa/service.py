@@ -11,9 +11,9 @@ from qa.answer import RERANK_WEIGHT, ScoredSentence, compose, hits_for, rerank, 
 from qa.backend import Backend, Progress, open_backend
 from qa.embedding import Embedder
 from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion, PayloadTooLarge
+from qa.history import check_history, followup_query
 from qa.index import Index
 from qa.reading import is_unicode, iter_article_files, read_bytes, read_file
-from qa.history import check_history, followup_query
 from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit, Turn
 from qa.search import Candidate, retrieve
 from qa.settings import Settings

@@ -6,22 +6,29 @@ from collections.abc import Iterable
 
 MAX_TITLE_CHARS = 90  # a longer headline makes an unwieldy question
 MIN_TITLE_WORDS = 2
+# How a title becomes a question; bench/example_questions.py compares the candidates on held-out articles.
+TEMPLATES = {
+    "article-says": "What does the article “{title}” say?",
+    "tell-me": "Tell me about {title}",
+    "what-happened": "What happened: {title}?",
+}
+TEMPLATE = TEMPLATES["article-says"]
 
 
-def example_question(title: str) -> str | None:
+def example_question(title: str, template: str = TEMPLATE) -> str | None:
     """A question asking what one article says, or None when its title is unusable (empty, too long or short)."""
     title = " ".join(title.split()).rstrip(" .:;,!?")
     if len(title) > MAX_TITLE_CHARS or len(title.split()) < MIN_TITLE_WORDS:
         return None
-    return f"What does the article “{title}” say?"
+    return template.format(title=title)
 
 
-def example_questions(titles: Iterable[str], count: int = 3) -> list[str]:
+def example_questions(titles: Iterable[str], count: int = 3, template: str = TEMPLATE) -> list[str]:
     """Up to `count` distinct questions, one per usable title, in the titles' order (newest first)."""
     questions: list[str] = []
     seen: set[str] = set()
     for title in titles:
-        question = example_question(title)
+        question = example_question(title, template)
         if question is None or question.casefold() in seen:
             continue
         seen.add(question.casefold())
