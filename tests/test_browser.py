@@ -199,6 +199,9 @@ def test_reload_and_the_back_link_keep_the_thread(page: Page, base_url: str, wat
     expect(page.locator(".turn .question").first).to_contain_text("What does Nurly Zhol mean?")
     expect(page.locator(".turn").first.locator(".answer-text")).to_contain_text("lighted path")
     expect(page.locator("#empty")).to_be_hidden()
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "thread.png")  # docs/chat.png, the README's screenshot, is a copy
 
     # From the first answer's citation to the article view and back: the thread, and the focus on that link.
     page.locator(".turn").first.locator("a.cite").first.click()
@@ -272,6 +275,7 @@ def test_error_keeps_the_question_and_retry_sends_it_again(page: Page, base_url:
     turn.get_by_role("button", name="Retry").click()
     expect(turn.locator(".answer-text")).to_contain_text("India and Pakistan", timeout=ANSWER_TIMEOUT_MS)
     expect(page.locator(".turn")).to_have_count(2)
+    expect(page.locator("#question")).to_be_focused()  # not lost with the Retry button
     assert len(bodies) == 2 and bodies[0] == bodies[1], bodies  # the same question with the same history
     assert [turn["question"] for turn in bodies[1]["history"]] == ["What does Nurly Zhol mean?"]
     page.reload()  # the failed attempt was never stored; the retried answer was
@@ -393,6 +397,7 @@ def test_example_questions_come_from_the_titles_and_can_be_asked(page: Page, bas
     expect(page.get_by_role("link", name="Browse the articles")).to_have_attribute("href", "/articles")
     examples.first.click()
     expect(page.locator(".turn")).to_have_count(1)
+    expect(page.locator("#question")).to_be_focused()
     expect(page.locator(".reply.pending")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
     expect(page.locator(".turn .source-title")).to_have_text([SAMPLE_TITLE])
     expect(page.locator("#empty")).to_be_hidden()
@@ -537,4 +542,51 @@ def test_api_docs_render_under_the_content_security_policy(page: Page, base_url:
     expect(page.locator(".opblock-summary-path", has_text="/api/ask")).to_be_visible()
     expect(page.locator(".opblock-summary-path", has_text="/api/search")).to_be_visible()
     shot(page, "docs.png")
+    watch.assert_clean()
+
+
+def test_history_is_trimmed_to_the_server_s_limits(browser: Browser, sample_qa: QA) -> None:
+    sample_qa.settings = sample_qa.settings.model_copy(update={"max_history_turns": 2, "max_history_chars": 330})
+    server = serve(create_app(sample_qa))
+    base_url = next(server)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        bodies = _ask_bodies(page)
+        page.goto(base_url + "/")
+        expect(page.locator("#ask-form")).to_have_attribute("data-max-history-turns", "2")
+        for question in ("What is the recipe for chocolate cake?", "What is the recipe for apple pie?"):
+            ask(page, question)
+        ask(page, "How do I bake bread?")
+        ask(page, "What does Nurly Zhol mean?")
+        # At most two turns: the most recent ones.
+        assert [t["question"] for t in bodies[3]["history"]] == [
+            "What is the recipe for apple pie?",
+            "How do I bake bread?",
+        ]
+        ask(page, "Who joined the SCO?")
+        # The Nurly Zhol turn alone is about 300 characters: with the one before it, over 330, which is left out.
+        (turn,) = bodies[4]["history"]
+        assert turn["question"] == "What does Nurly Zhol mean?"
+        assert 280 < len(turn["question"]) + len(turn["answer"]) + len(turn["article_ids"][0]) <= 330
+        expect(page.locator(".reply.error")).to_have_count(0)  # the server never refused a history
+    finally:
+        context.close()
+        server.close()
+
+
+def test_skip_link_goes_to_the_question(page: Page, base_url: str, watch: Watch) -> None:
+    page.goto(base_url + "/articles")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    page.goto(base_url + "/")
+    skip = page.get_by_role("link", name="Skip to the question")
+    skip.focus()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator("#question")).to_be_focused()
     watch.assert_clean()

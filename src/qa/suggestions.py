@@ -10,6 +10,7 @@ MIN_TITLE_WORDS = 2
 TEMPLATES = {
     "article-says": "What does the article “{title}” say?",
     "tell-me": "Tell me about {title}",
+    "tell-me-quoted": "Tell me about “{title}”",
     "what-happened": "What happened: {title}?",
 }
 TEMPLATE = TEMPLATES["article-says"]

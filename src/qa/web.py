@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from qa.service import QA
@@ -78,6 +78,8 @@ def article_view(
     end: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """An article, with the cited span (start..end) marked as #cited; works without JavaScript."""
+    if not article_id:
+        return RedirectResponse("/articles")
     qa: QA = request.app.state.qa
     article = qa.article(article_id)
     context: dict[str, Any] = {

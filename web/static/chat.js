@@ -231,12 +231,14 @@ async function ask(question, item = null, history = historyFor(thread?.turns ?? 
   if (controller.signal.aborted) return;
   if (failure) {
     showError(turnItem, failure, () => {
-      if (!pending) ask(question, turnItem, history);
+      if (pending) return;
+      input.focus(); // the Retry button goes away with the error
+      ask(question, turnItem, history);
     });
     announce(failure);
   } else {
     const turn = { question, answer: kept(data), ms: Math.round(performance.now() - started), at: Date.now() };
-    if (!thread) thread = { id: newThreadId(), title: question.slice(0, 120), updated: 0, turns: [] };
+    if (!thread) thread = { id: newThreadId(), title: Array.from(question).slice(0, 120).join(""), updated: 0, turns: [] };
     thread.turns.push(turn);
     thread.updated = Date.now();
     turnItem.dataset.turn = String(thread.turns.length - 1);
@@ -261,6 +263,7 @@ function submit(text) {
   }
   input.value = "";
   updateCounter();
+  input.focus(); // also when the question came from an example link, which the empty state hides
   ask(question);
   return true;
 }
@@ -327,6 +330,10 @@ function wire() {
     if (overlap > 0) window.scrollBy(0, overlap + 8);
   });
   window.addEventListener("storage", renderThreadList);
+  // Restored from the back/forward cache: the focus is already where it was; forget the return point.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) store.takeReturn();
+  });
 }
 
 // Back from an article view: the thread is drawn again; focus returns to the link that was followed.
