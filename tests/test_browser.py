@@ -149,6 +149,8 @@ def test_off_topic_question_abstains(page: Page, base_url: str, watch: Watch) ->
     reply = page.locator(".reply.abstained")
     expect(reply).to_have_count(1)
     expect(reply.locator(".abstain-label")).to_have_text("No answer")
+    expect(reply.locator(".elapsed")).to_have_count(1)
+    expect(reply.locator("button.copy")).to_have_count(0)  # nothing worth copying
     expect(reply).to_contain_text("Not found in the articles.")
     expect(page.locator(".source")).to_have_count(0)
     expect(page.locator("a.cite")).to_have_count(0)
@@ -393,7 +395,7 @@ def test_storage_that_fails_degrades_to_memory(browser: Browser, base_url: str) 
 def test_example_questions_come_from_the_titles_and_can_be_asked(page: Page, base_url: str, watch: Watch) -> None:
     page.goto(base_url + "/")
     examples = page.locator("a.example")
-    expect(examples).to_have_text([f"What does the article “{SAMPLE_TITLE}” say?"])
+    expect(examples).to_have_text([f"Tell me about {SAMPLE_TITLE}"])
     expect(page.get_by_role("link", name="Browse the articles")).to_have_attribute("href", "/articles")
     examples.first.click()
     expect(page.locator(".turn")).to_have_count(1)

@@ -57,15 +57,15 @@ def test_chat_page_limits_come_from_the_settings(sample_qa: QA) -> None:
 
 def test_chat_page_offers_example_questions_from_the_newest_titles(client: TestClient, auth: dict[str, str]) -> None:
     body = client.get("/").text
-    assert "What does the article \u201cKazakhstan, China To Cooperate In &#34;New Silk Road&#34;" in body
+    assert "Tell me about Kazakhstan, China To Cooperate In &#34;New Silk Road&#34; Global Trade Expansion<" in body
     hostile = {"id": "x/new", "title": f"Otters {SCRIPT}", "text": "Otters float.", "published": "2030-01-01"}
     assert client.post("/api/articles", json=hostile, headers=auth).status_code == 201
     body = client.get("/").text
     examples = re.findall(r'<a class="example" href="([^"]*)">(.*?)</a>', body)
-    assert html.unescape(examples[0][1]) == f"What does the article \u201cOtters {SCRIPT}\u201d say?"
+    assert html.unescape(examples[0][1]) == f"Tell me about Otters {SCRIPT}"
     assert SCRIPT not in body
     href = html.unescape(examples[0][0])
-    assert href.startswith("/?q=What%20does%20the%20article") and "<" not in href
+    assert href.startswith("/?q=Tell%20me%20about%20Otters%20") and "<" not in href
 
 
 def test_static_files_are_served(client: TestClient) -> None:

@@ -253,10 +253,11 @@ export function showAnswer(item, turn, onCopy) {
     took.append(hidden("Took "), formatSeconds(turn.ms));
     meta.appendChild(took);
   }
-  const copy = button("copy", "Copy", () => onCopy(copy));
-  copy.setAttribute("aria-label", "Copy the answer with its sources");
-  meta.appendChild(copy);
-  meta.appendChild(el("span", "copy-status"));
+  if (!answer.abstained) {
+    const copy = button("copy", "Copy", () => onCopy(copy));
+    copy.setAttribute("aria-label", "Copy the answer with its sources");
+    meta.append(copy, el("span", "copy-status"));
+  }
   reply.appendChild(meta);
 }
 
