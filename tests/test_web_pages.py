@@ -197,3 +197,5 @@ def test_article_list_pages_out_of_range(client: TestClient) -> None:
     assert client.get("/articles", params={"page": 0}).status_code == 422
     assert client.get("/articles", params={"page": "x"}).status_code == 422
     assert client.get("/articles", params={"page": 10**12}).status_code == 422
+    moved = client.get("/articles/", follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"] == "/articles"

@@ -1,4 +1,4 @@
-"""The HTML pages: the chat page at / and the article view that citations open."""
+"""The HTML pages: the chat page at /, the article list at /articles and the article view that citations open."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def render_error(request: Request, status: int, message: str) -> Response:
 
 
 def article_path(article_id: str) -> str:
-    """The article view's path for an id (ids may hold slashes, spaces, ? and #); chat.js builds the same."""
+    """The article view's path for an id (ids may hold slashes, spaces, ? and #); render.js builds the same."""
     return "/articles/" + quote(article_id, safe="/")
 
 
