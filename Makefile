@@ -13,10 +13,11 @@ run: $(VENV)/.installed  ## install, build or update the index from corpus/, ser
 test: $(VENV)/.installed-test  ## install with test dependencies and run the whole suite
 	$(BIN)/pytest
 
-check: $(VENV)/.installed-test  ## lint, format check and strict typing
+check: $(VENV)/.installed-test  ## lint, format check, strict typing and the import layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

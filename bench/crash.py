@@ -20,17 +20,20 @@ import time
 from pathlib import Path
 
 from qa import QA, Settings
+from qa.backends.faiss_sqlite.backend import FaissSqliteBackend
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def whole(index_dir: Path) -> tuple[bool, int]:
     qa = QA(Settings(index_dir=index_dir))
-    db = qa.index.store.connection()
+    backend = qa.backend
+    assert isinstance(backend, FaissSqliteBackend)
+    db = backend.store.connection()
     orphans = db.execute(
         "SELECT COUNT(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.id)"
     ).fetchone()[0]
-    return qa.index.consistent() and orphans == 0, qa.counts()[0]
+    return backend.consistent() and orphans == 0, qa.counts()[0]
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from qa import QA, Settings
-from qa.records import IngestReport
+from qa.articles.corpus import read_files
 from qa.suggestions import TEMPLATES, example_question
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,8 +38,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         qa = QA(Settings(index_dir=Path(folder) / "index", corpus_roots=[args.data]))
         started = time.perf_counter()
-        articles, _ = qa.read_files(((file, args.data) for file in chosen), IngestReport(), trusted=[args.data])
-        qa.backend.upsert(articles)
+        articles = read_files(((file, args.data) for file in chosen), [args.data]).articles
+        qa.indexer.upsert(articles)
         print(f"indexed {len(articles)} articles in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         order = list(articles)
         random.Random(args.seed + 1).shuffle(order)

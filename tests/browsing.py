@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from qa import QA
-from qa.app import create_app
+from qa.server.app import create_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, Request

@@ -1,4 +1,7 @@
-"""Shared fixtures: every test gets its own index folder; the real packaged model is loaded once."""
+"""Shared fixtures: every test gets its own index folder; the real packaged model is loaded once.
+
+Constants and helpers that tests import live in fixtures.py, not here.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
 
+from fixtures import API_KEY, CORPUS, database_url, fresh_database
 from qa import QA, Settings
-from qa.app import create_app
 from qa.embedding import SentenceTransformerEmbedder, load_embedder
-
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO / "corpus"
-SHARED = REPO.parent / "shared"
-SAMPLE_ID = "kazakhstan-china-new-silk-road.txt"
-API_KEY = "test-key"
+from qa.server.app import create_app
 
 pytest_plugins = ["browsing"]  # live server, Chromium and page fixtures for the browser tests
 
@@ -65,7 +63,8 @@ def _postgres_templates(
     postgres_url: str, embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
     """Template databases: "qa_empty" (schema only) and "qa_sample" (the sample corpus ingested)."""
-    from qa.postgres import connect, init_schema
+    from qa.backends.postgres.connection import connect
+    from qa.backends.postgres.migrations import init_schema
 
     with connect(postgres_url) as admin:
         admin.execute("CREATE DATABASE qa_empty")
@@ -86,30 +85,13 @@ def _postgres_templates(
     return postgres_url
 
 
-def database_url(server_url: str, name: str) -> str:
-    """The URL of another database on the same server."""
-    from psycopg.conninfo import make_conninfo
-
-    return make_conninfo(server_url, dbname=name)
-
-
-def fresh_database(server_url: str, name: str, template: str) -> str:
-    """(Re)create database `name` as a copy of a template; returns its URL."""
-    from qa.postgres import connect
-
-    with connect(server_url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {template}')
-    return database_url(server_url, name)
-
-
 @pytest.fixture
 def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
     """A clean database for this test (schema, no articles), dropped afterwards."""
     server = request.getfixturevalue("_postgres_templates")
     name = f"t_{uuid.uuid4().hex[:10]}"
     yield fresh_database(server, name, "qa_empty")
-    from qa.postgres import connect
+    from qa.backends.postgres.connection import connect
 
     with connect(server) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

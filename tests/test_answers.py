@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SAMPLE_ID
+from fixtures import SAMPLE_ID
 from qa import QA
-from qa.answer import NOT_FOUND
+from qa.answering.compose import NOT_FOUND
 
 
 def cited_sentence(qa: QA, question: str) -> tuple[str, str]:
@@ -86,11 +86,12 @@ def test_a_question_spelling_out_a_name_finds_the_passage_that_abbreviates_it(sa
 
 
 def test_a_spelled_out_name_also_searches_for_its_acronym() -> None:
-    from qa.search import acronyms_of, fts_query
+    from qa.backends.faiss_sqlite.store import fts_match
+    from qa.text.words import acronyms_of
 
     assert acronyms_of("Which countries joined the Shanghai Cooperation Organization?") == ["sco"]
     assert acronyms_of("Who is Barack Obama?") == []  # two-word names are mostly people
     assert (
-        fts_query("What did the World Trade Organization rule?")
+        fts_match("What did the World Trade Organization rule?")
         == '"world" OR "trade" OR "organization" OR "rule" OR "wto"'
     )

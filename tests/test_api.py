@@ -7,9 +7,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import SAMPLE_ID
+from fixtures import SAMPLE_ID
 from qa import QA
-from qa.app import create_app
+from qa.server.app import create_app
 from qa.settings import Settings
 
 # The whole API suite runs once per back end (the `backend` fixture in conftest.py).
@@ -173,7 +173,7 @@ def test_writes_need_the_key(client: TestClient) -> None:
 
 
 def test_writes_are_refused_when_no_key_is_configured(sample_qa: QA, settings: Settings) -> None:
-    keyless = QA(settings.model_copy(update={"api_key": None}), sample_qa.backend.embedder)
+    keyless = QA(settings.model_copy(update={"api_key": None}), sample_qa.embedder)
     with TestClient(create_app(keyless)) as client:
         response = client.post("/api/articles", json={"id": "x", "text": "t"}, headers={"Authorization": "Bearer "})
         assert response.status_code == 403
@@ -201,7 +201,7 @@ def test_bad_articles_get_a_clear_4xx(
 
 
 def test_oversized_uploads_are_413(sample_qa: QA, settings: Settings, auth: dict[str, str]) -> None:
-    small = QA(settings.model_copy(update={"max_upload_bytes": 1000}), sample_qa.backend.embedder)
+    small = QA(settings.model_copy(update={"max_upload_bytes": 1000}), sample_qa.embedder)
     with TestClient(create_app(small)) as client:
         big_json = {"id": "big", "text": "word " * 1000}
         assert client.post("/api/articles", json=big_json, headers=auth).status_code == 413

@@ -12,7 +12,7 @@ import pytest
 
 from browsing import ANSWER_TIMEOUT_MS, Watch, ask, require_browser, serve, shot
 from qa import QA
-from qa.app import create_app
+from qa.server.app import create_app
 
 pytestmark = pytest.mark.browser
 require_browser()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-from conftest import CORPUS, SAMPLE_ID
-from qa.chunking import ChunkingPolicy, passages_for
+from fixtures import CORPUS, SAMPLE_ID
+from qa.articles.reading import read_file
 from qa.embedding import SentenceTransformerEmbedder
-from qa.reading import read_file
+from qa.indexing.chunking import ChunkingPolicy, passages_for
 from qa.records import Article
-from qa.sentences import sentence_spans
+from qa.text.sentences import sentence_spans
 
 
 def test_sentences_respect_abbreviations_initials_and_quotes() -> None:

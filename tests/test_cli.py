@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import CORPUS, SAMPLE_ID
+from fixtures import CORPUS, SAMPLE_ID
 from qa.cli import EXIT_SKIPPED, cli
 
 COMMANDS = ["ingest", "ask", "search", "list", "delete", "rebuild", "serve", "watch", "eval"]
@@ -71,7 +71,8 @@ def test_errors_are_one_line_with_a_non_zero_exit(runner: CliRunner) -> None:
     ]:
         result = runner.invoke(cli, args)
         assert result.exit_code == 1, result.output
-        assert result.output.strip() == f"Error: {message}" or message in result.output.strip().splitlines()[-1]
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.output
         assert "Traceback" not in result.output
 
 

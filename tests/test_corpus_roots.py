@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from qa import QA
+from qa.articles.corpus import read_files
 from qa.embedding import SentenceTransformerEmbedder
-from qa.records import IngestReport
+from qa.indexing.watching import sync_files
 from qa.settings import Settings
-from qa.watching import sync_files
 
 STORY = "Harbour news\n\nThe harbour master of Portsoy retired after forty years at the quay."
 SECRET = "Private notes\n\nThe secret password of the operator is swordfish."
@@ -51,9 +51,8 @@ def test_dot_dot_paths_from_a_folder_walk_are_skipped(
 ) -> None:
     corpus, _outside = layout
     qa = _qa(tmp_path, embedder, corpus)
-    report = IngestReport()
-    articles, _ = qa.read_files([(corpus / ".." / "outside" / "secret.txt", corpus)], report)
-    assert articles == [] and "outside the corpus roots" in report.skipped[0]
+    read = read_files([(corpus / ".." / "outside" / "secret.txt", corpus)], qa.settings.allowed_roots())
+    assert read.articles == [] and "outside the corpus roots" in read.skipped[0]
 
 
 def test_the_watcher_skips_symlinks_that_lead_out(
@@ -62,7 +61,7 @@ def test_the_watcher_skips_symlinks_that_lead_out(
     corpus, _outside = layout
     qa = _qa(tmp_path, embedder, corpus)
     changed = {corpus / "story.txt", corpus / "link.txt", corpus / "folder", corpus / "folder" / "secret.txt"}
-    report = sync_files(qa, corpus, changed, set())
+    report = sync_files(qa.indexer, corpus, changed, set())
     assert report.added == ["story.txt"]
     assert any("link.txt" in s for s in report.skipped)
     assert qa.counts()[0] == 1

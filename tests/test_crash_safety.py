@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from fixtures import faiss_backend
 from qa import QA, Article, Settings
+from qa.backends.faiss_sqlite.vectors import VectorIndex
 from qa.embedding import SentenceTransformerEmbedder
-from qa.vectors import VectorIndex
 
 TOPICS = ["harbour", "railway", "orchard", "festival", "library", "bridge", "market", "glacier"]
 
@@ -32,8 +33,8 @@ def write_corpus(folder: Path, count: int) -> None:
 
 def assert_whole(settings: Settings, embedder: SentenceTransformerEmbedder) -> QA:
     qa = QA(settings, embedder)
-    assert qa.index.consistent()  # SQLite integrity_check ok, FAISS ids == passage rows
-    db = qa.index.store.connection()
+    assert faiss_backend(qa).consistent()  # SQLite integrity_check ok, FAISS ids == passage rows
+    db = faiss_backend(qa).store.connection()
     # Every article is fully present: it has passages, and every passage has its vector.
     assert (
         db.execute(
@@ -96,7 +97,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_generation(
     qa: QA, settings: Settings, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     qa.add(Article(id="a", text="The harbour master retired after forty years."))
-    qa.index.checkpoint()
+    faiss_backend(qa).checkpoint()
     before = sorted(p.name for p in settings.index_dir.glob("vectors-*.faiss"))
 
     def disk_full(self: VectorIndex, path: Path) -> None:
@@ -105,7 +106,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_generation(
     monkeypatch.setattr(VectorIndex, "save", disk_full)
     qa.add(Article(id="b", text="The orchard sold ten tonnes of apples."))
     with pytest.raises(OSError, match="No space left"):
-        qa.index.checkpoint()
+        faiss_backend(qa).checkpoint()
     monkeypatch.undo()
     assert sorted(p.name for p in settings.index_dir.glob("vectors-*.faiss")) == before
     assert not list(settings.index_dir.glob("*.tmp"))
@@ -129,7 +130,7 @@ def test_a_partial_checkpoint_file_is_never_loaded(
 
     monkeypatch.setattr(faiss, "write_index", write_half)
     with pytest.raises(OSError):
-        qa.index.checkpoint()
+        faiss_backend(qa).checkpoint()
     monkeypatch.undo()
     assert not list(settings.index_dir.glob("*.tmp"))
     assert_whole(settings, embedder)

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from qa import QA, Answer
+from qa.backends.base import PassageRow
 from qa.cli import cli
 from qa.evaluation import Question, judge, load_questions, normalise, run
-from qa.search import Candidate
-from qa.store import PassageRow
+from qa.retrieval.hybrid import Candidate
 
 ARTICLES = [
     {"id": "bees", "title": "Bees", "text": "Honey bees communicate the direction of flowers with a waggle dance."},

@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from conftest import API_KEY
+from fixtures import API_KEY
 from qa import QA
-from qa.app import create_app
 from qa.embedding import Embedder
+from qa.server.app import create_app
 from qa.settings import Settings
 
 # Modest budgets keep the whole file within about a minute on 2 cores; FUZZ_EXAMPLES=1000 fuzzes harder.

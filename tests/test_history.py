@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa import QA
-from qa.app import create_app
 from qa.errors import InvalidQuestion
 from qa.history import check_history, followup_query, history_chars
 from qa.records import Article, Turn
+from qa.server.app import create_app
 from qa.settings import Settings
 
 PLOVDIV = Article(
@@ -74,7 +74,7 @@ def test_followup_query_puts_the_previous_question_first_within_the_limit() -> N
 
 
 def _client(sample_qa: QA, settings: Settings, **overrides: Any) -> TestClient:
-    changed = QA(settings.model_copy(update=overrides), sample_qa.index.embedder)
+    changed = QA(settings.model_copy(update=overrides), sample_qa.embedder)
     return TestClient(create_app(changed), raise_server_exceptions=False)
 
 

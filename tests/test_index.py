@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_ID
+from fixtures import REPO, SAMPLE_ID, faiss_backend
 from qa import QA, Article, Settings
 from qa.embedding import SentenceTransformerEmbedder
 from qa.errors import IndexMismatch
-from qa.index import Index
 
 
 def article(article_id: str, text: str, title: str = "T") -> Article:
@@ -20,10 +19,10 @@ def article(article_id: str, text: str, title: str = "T") -> Article:
 
 
 def test_reingesting_unchanged_articles_does_nothing(sample_qa: QA) -> None:
-    version = sample_qa.index.store.version()
+    version = faiss_backend(sample_qa).store.last_change()
     report = sample_qa.ingest()
     assert report.unchanged == [SAMPLE_ID] and not report.added and not report.updated
-    assert sample_qa.index.store.version() == version
+    assert faiss_backend(sample_qa).store.last_change() == version
 
 
 def test_a_changed_article_replaces_its_passages(qa: QA) -> None:
@@ -48,7 +47,7 @@ def test_identical_passages_are_embedded_once(qa: QA) -> None:
     text = "Wire copy: the central bank held interest rates at four percent on Thursday."
     qa.add(article("paper-1", text))
     qa.add(article("paper-2", text))
-    db = qa.index.store.connection()
+    db = faiss_backend(qa).store.connection()
     assert db.execute("SELECT COUNT(*) FROM passages").fetchone()[0] == 2
     assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 1
 
@@ -63,7 +62,7 @@ def test_the_index_records_how_it_was_built(sample_qa: QA, settings: Settings) -
 
 def test_an_index_built_with_another_model_is_refused(sample_qa: QA, settings: Settings) -> None:
     with pytest.raises(IndexMismatch, match="all-MiniLM-L6-v2"):
-        Index(settings.model_copy(update={"model": "some/other-model"}))
+        QA(settings.model_copy(update={"model": "some/other-model"})).counts()
 
 
 def test_changed_chunking_asks_for_a_rebuild(
@@ -87,7 +86,7 @@ def test_a_reader_sees_another_writers_changes(
     writer.delete(SAMPLE_ID)
     hits = reader.search("why do sea otters hold hands", 5)
     assert [h.article_id for h in hits] == ["otter"]
-    assert reader.index.consistent()
+    assert faiss_backend(reader).consistent()
 
 
 def test_a_corrupted_checkpoint_is_rebuilt_from_stored_vectors(
@@ -98,7 +97,7 @@ def test_a_corrupted_checkpoint_is_rebuilt_from_stored_vectors(
     fresh = QA(settings, embedder)
     assert "lighted path" in fresh.ask("What does Nurly Zhol mean?").answer
     assert "rebuilding" in caplog.text
-    assert fresh.index.consistent()
+    assert faiss_backend(fresh).consistent()
 
 
 def test_a_missing_checkpoint_is_rebuilt(
@@ -107,36 +106,39 @@ def test_a_missing_checkpoint_is_rebuilt(
     for path in settings.index_dir.glob("vectors-*.faiss"):
         path.unlink()
     fresh = QA(settings, embedder)
-    assert len(fresh.index.vectors()) == fresh.counts()[1]
+    assert len(faiss_backend(fresh).vectors()) == fresh.counts()[1]
 
 
 def test_a_failed_write_leaves_the_index_as_it_was(qa: QA, monkeypatch: pytest.MonkeyPatch) -> None:
     qa.add(article("kept", "The old mill by the river grinds wheat every autumn."))
-    before = (qa.counts(), qa.index.store.version())
+    before = (qa.counts(), faiss_backend(qa).store.last_change())
 
     def broken(*args: object, **kwargs: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(qa.index.store, "save_article", broken)
+    monkeypatch.setattr(faiss_backend(qa).store, "save_article", broken)
     with pytest.raises(sqlite3.OperationalError):
         qa.add(article("lost", "A new bakery opened on the high street."))
     monkeypatch.undo()
-    assert (qa.counts(), qa.index.store.version()) == before
-    assert qa.index.consistent()
+    assert (qa.counts(), faiss_backend(qa).store.last_change()) == before
+    assert faiss_backend(qa).consistent()
 
 
 def test_rebuild_reuses_stored_vectors(sample_qa: QA, monkeypatch: pytest.MonkeyPatch) -> None:
     def no_encoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("rebuild must not re-embed unchanged passages")
 
-    monkeypatch.setattr(sample_qa.index.embedder, "encode", no_encoding)
-    monkeypatch.setattr(sample_qa.index.embedder, "encode_with_spans", no_encoding)
+    monkeypatch.setattr(sample_qa.embedder, "encode", no_encoding)
+    monkeypatch.setattr(sample_qa.embedder, "encode_with_spans", no_encoding)
     assert sample_qa.rebuild() == sample_qa.counts()[1]
 
 
-def test_nothing_is_written_to_the_repo_index(settings: Settings) -> None:
-    assert Path(settings.index_dir).parent != Path(__file__).resolve().parents[1]
-    assert Settings().index_dir != Path("index")  # the autouse fixture points QA_INDEX_DIR elsewhere
+def test_nothing_is_written_to_the_repo_index(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    repo_index = REPO / "index"
+    before = sorted(p.name for p in repo_index.iterdir())
+    QA(embedder=embedder).add(article("x", "A default QA, as the CLI and the app build one."))
+    assert (tmp_path / "index" / "qa.sqlite3").exists()  # the autouse fixture points QA_INDEX_DIR here
+    assert sorted(p.name for p in repo_index.iterdir()) == before
 
 
 def test_a_second_writer_waits_then_gives_up_with_a_clear_message(
@@ -145,7 +147,7 @@ def test_a_second_writer_waits_then_gives_up_with_a_clear_message(
     from qa.errors import IndexBusy
 
     impatient = QA(settings.model_copy(update={"writer_timeout": 0.2}), embedder)
-    with sample_qa.index.writer.hold():  # another writer (a separate lock file handle, as another process has)
+    with faiss_backend(sample_qa).writer.hold():  # another writer (a separate lock file handle, as another process has)
         with pytest.raises(IndexBusy, match="another"):
             impatient.add(article("late", "A late article."))
         assert impatient.ask("What does Nurly Zhol mean?").citations  # readers never wait
@@ -169,20 +171,20 @@ def test_a_rechunking_rebuild_switches_all_at_once(
 ) -> None:
     reader = QA(settings, embedder)
     before = reader.counts()
-    old_ids = set(reader.index.vectors().ids())
+    old_ids = set(faiss_backend(reader).vectors().ids())
     rebuilder = QA(settings.model_copy(update={"chunk_tokens": 64}), embedder)
 
     def reader_view() -> tuple[int, int]:
         hits = reader.search("What does Nurly Zhol mean?", 3)
         assert hits and all(h.end - h.start > 0 for h in hits)
-        return reader.counts()[1], len(set(reader.index.vectors().ids()) & old_ids)
+        return reader.counts()[1], len(set(faiss_backend(reader).vectors().ids()) & old_ids)
 
     watcher = _Watcher(reader_view)
     after = rebuilder.rebuild(watcher)
     assert watcher.seen and all(seen == (before[1], len(old_ids)) for seen in watcher.seen)  # old generation
     assert after > before[1]
-    assert reader.counts()[1] == after and not set(reader.index.vectors().ids()) & old_ids  # then all new
-    assert reader.index.consistent()
+    assert reader.counts()[1] == after and not set(faiss_backend(reader).vectors().ids()) & old_ids  # then all new
+    assert faiss_backend(reader).consistent()
 
 
 def test_a_running_reader_follows_a_rebuild_with_another_model(
@@ -199,23 +201,23 @@ def test_a_running_reader_follows_a_rebuild_with_another_model(
     assert server.ask("What does Nurly Zhol mean?").citations
     QA(settings.model_copy(update={"model": str(other_model)})).rebuild()
     answer = server.ask("What does Nurly Zhol mean?")
-    assert answer.citations and server.index.embedder.name == str(other_model)
+    assert answer.citations and server.embedder.name == str(other_model)
     assert server.add(article("otter", "Sea otters hold hands while they sleep.")) == "added"
-    assert server.index.consistent()
+    assert faiss_backend(server).consistent()
 
 
 def test_sentence_vectors_are_stored_with_each_passage(sample_qa: QA) -> None:
-    from qa.sentences import sentence_spans
+    from qa.text.sentences import sentence_spans
 
-    ids = sample_qa.index.store.passage_ids(SAMPLE_ID)
-    rows = sample_qa.index.store.passages(ids)
+    ids = faiss_backend(sample_qa).store.passage_ids(SAMPLE_ID)
+    rows = faiss_backend(sample_qa).store.passages(ids)
     for row in rows.values():
         assert row.sentences is not None and len(row.sentences) == len(sentence_spans(row.text))
         assert all(abs(float((v * v).sum()) - 1.0) < 1e-2 for v in row.sentences)
 
 
 def test_answering_encodes_only_the_question(sample_qa: QA, monkeypatch: pytest.MonkeyPatch) -> None:
-    embedder = sample_qa.index.embedder
+    embedder = sample_qa.embedder
     encoded: list[str] = []
     real = embedder.encode
 
@@ -230,7 +232,7 @@ def test_answering_encodes_only_the_question(sample_qa: QA, monkeypatch: pytest.
 
 
 def test_an_index_without_sentence_vectors_still_answers_and_rebuild_adds_them(sample_qa: QA) -> None:
-    db = sample_qa.index.store.connection()
+    db = faiss_backend(sample_qa).store.connection()
     db.execute("UPDATE embeddings SET sentences = NULL")  # as an index written before they were stored
     assert "lighted path" in sample_qa.ask("What does Nurly Zhol mean?").answer.lower()
     sample_qa.rebuild()

@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa import QA
-from qa.app import create_app
-from qa.limits import MULTIPART_ALLOWANCE, TokenBucket
+from qa.server.app import create_app
+from qa.server.limits import MULTIPART_ALLOWANCE, TokenBucket
 from qa.settings import Settings
 
 
 def _client(sample_qa: QA, settings: Settings, **overrides: Any) -> TestClient:
     """A TestClient over the sample index with some settings changed."""
-    changed = QA(settings.model_copy(update=overrides), sample_qa.index.embedder)
+    changed = QA(settings.model_copy(update=overrides), sample_qa.embedder)
     return TestClient(create_app(changed), raise_server_exceptions=False)
 
 
@@ -138,7 +138,7 @@ def _asgi_post(app: Any, path: str, headers: dict[str, str], parts: Iterator[byt
 def test_streamed_upload_stops_being_read_at_the_limit(sample_qa: QA, settings: Settings, auth: dict[str, str]) -> None:
     """A multipart upload with no Content-Length: the app reads only up to the limit, never the whole stream."""
     limit = 10_000
-    app = create_app(QA(settings.model_copy(update={"max_upload_bytes": limit}), sample_qa.index.embedder))
+    app = create_app(QA(settings.model_copy(update={"max_upload_bytes": limit}), sample_qa.embedder))
     prelude = (
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
     )
@@ -152,7 +152,7 @@ def test_streamed_upload_stops_being_read_at_the_limit(sample_qa: QA, settings: 
 
 
 def test_declared_oversized_body_is_refused_before_reading(sample_qa: QA, settings: Settings) -> None:
-    app = create_app(QA(settings.model_copy(update={"max_upload_bytes": 1000}), sample_qa.index.embedder))
+    app = create_app(QA(settings.model_copy(update={"max_upload_bytes": 1000}), sample_qa.embedder))
     headers = {"content-type": "application/json", "content-length": str(10**9)}
     status, pulled, body = _asgi_post(app, "/api/ask", headers, iter([b"{}"]))
     assert status == 413 and pulled == 0

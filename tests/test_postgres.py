@@ -9,14 +9,15 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from conftest import SAMPLE_ID
+from fixtures import SAMPLE_ID
 from qa import QA
-from qa.app import create_app
+from qa.backends.postgres.connection import connect
+from qa.backends.postgres.migrations import SCHEMA_VERSION, init_schema
 from qa.cli import cli
 from qa.embedding import SentenceTransformerEmbedder
 from qa.errors import DatabaseUnavailable, SchemaVersionMismatch, VectorExtensionMissing
-from qa.postgres import SCHEMA_VERSION, connect, init_schema
 from qa.records import Article
+from qa.server.app import create_app
 from qa.settings import Settings
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -45,7 +46,7 @@ def test_db_init_is_idempotent_and_versioned(settings: Settings) -> None:
 
 
 def test_db_init_creates_the_schema_in_an_empty_database(settings: Settings, postgres_url: str) -> None:
-    from conftest import fresh_database
+    from fixtures import fresh_database
 
     url = fresh_database(postgres_url, "t_empty_init", "template0")
     try:
@@ -82,7 +83,7 @@ def test_an_unreachable_database_is_a_clear_503(settings: Settings, tmp_path: Pa
 
 
 def test_a_missing_vector_extension_is_named(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("qa.postgres.VECTOR_EXTENSION", "no_such_vector_extension")
+    monkeypatch.setattr("qa.backends.postgres.migrations.VECTOR_EXTENSION", "no_such_vector_extension")
     with pytest.raises(VectorExtensionMissing, match="pgvector extension"):
         init_schema(settings.database_url or "")
 
@@ -111,7 +112,7 @@ def test_two_concurrent_ingests_of_one_corpus_write_each_article_once(
     def ingest(worker: QA) -> None:
         start.wait()
         try:
-            statuses.append(worker.backend.upsert(articles(), batch=4))
+            statuses.append(worker.indexer.upsert(articles(), batch=4))
         except BaseException as e:
             errors.append(e)
 

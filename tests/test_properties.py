@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import SPECIAL_TOKENS, ChunkingPolicy, passages_for
+from qa.articles.reading import SUPPORTED_SUFFIXES, read_bytes
 from qa.embedding import SentenceTransformerEmbedder
 from qa.errors import InvalidArticle
-from qa.reading import SUPPORTED_SUFFIXES, read_bytes
+from qa.indexing.chunking import SPECIAL_TOKENS, ChunkingPolicy, passages_for
 from qa.records import Article
-from qa.sentences import sentence_spans
+from qa.text.sentences import sentence_spans
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, SAMPLE_ID, SHARED
+from fixtures import CORPUS, SAMPLE_ID, SHARED
+from qa.articles.reading import iter_article_files, read_bytes, read_file
 from qa.errors import InvalidArticle
-from qa.reading import iter_article_files, read_bytes, read_file
 
 
 def test_sample_article_is_cleaned_of_site_chrome() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO
+from fixtures import REPO
 from qa.settings import Settings
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from conftest import SAMPLE_ID
+from fixtures import SAMPLE_ID, faiss_backend
 from qa import QA, Article, Settings
+from qa.backends.faiss_sqlite.vectors import VectorIndex, VectorOptions
 from qa.embedding import SentenceTransformerEmbedder
-from qa.vectors import VectorIndex, VectorOptions
 
 DIMENSION = 32
 TYPES = [
@@ -161,7 +161,7 @@ def test_switching_type_rebuilds_from_stored_vectors_without_embedding(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    assert sample_qa.index.vectors().kind == "flat"
+    assert faiss_backend(sample_qa).vectors().kind == "flat"
     passages = sample_qa.counts()[1]
 
     def no_encoding(*args: object, **kwargs: object) -> None:
@@ -169,14 +169,14 @@ def test_switching_type_rebuilds_from_stored_vectors_without_embedding(
 
     monkeypatch.setattr(embedder, "encode", no_encoding)
     switched = QA(_hnsw(settings), embedder)
-    vectors = switched.index.vectors()  # the flat checkpoint is refused and rebuilt from SQLite
+    vectors = faiss_backend(switched).vectors()  # the flat checkpoint is refused and rebuilt from SQLite
     assert (vectors.kind, vectors.storage, len(vectors)) == ("hnsw", "sq8", passages)
     assert "settings ask for HNSW" in caplog.text
-    switched.index.checkpoint()
+    faiss_backend(switched).checkpoint()
     caplog.clear()
-    assert QA(_hnsw(settings), embedder).index.vectors().kind == "hnsw"
+    assert faiss_backend(QA(_hnsw(settings), embedder)).vectors().kind == "hnsw"
     assert "rebuilding" not in caplog.text  # the new checkpoint is of the asked type
-    assert switched.index.consistent()
+    assert faiss_backend(switched).consistent()
     monkeypatch.undo()
     assert switched.ask("What does Nurly Zhol mean?").citations[0].article_id == SAMPLE_ID
 
@@ -190,8 +190,8 @@ def test_a_deleted_article_is_never_found_through_hnsw(
     assert qa.search("zebra crossing festival Plovdiv", 1)[0].article_id == "zebra"
     qa.delete("zebra")
     assert all(h.article_id != "zebra" for h in qa.search("zebra crossing festival Plovdiv", 50))
-    assert qa.index.consistent()
-    qa.index.checkpoint()
+    assert faiss_backend(qa).consistent()
+    faiss_backend(qa).checkpoint()
     reader = QA(_hnsw(settings), embedder)
     assert all(h.article_id != "zebra" for h in reader.search("zebra crossing festival Plovdiv", 50))
-    assert reader.index.consistent()
+    assert faiss_backend(reader).consistent()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from qa import QA
+from qa.indexing.watching import watch_folder
 from qa.records import IngestReport
-from qa.watching import watch_folder
 
 TIMEOUT = 30.0  # generous for a loaded CI machine; the README figure comes from bench/
 
@@ -22,7 +22,7 @@ def watched(qa: QA, tmp_path: Path) -> Iterator[tuple[Path, queue.Queue[IngestRe
     folder.mkdir()
     batches: queue.Queue[IngestReport] = queue.Queue()
     stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(target=watch_folder, args=(qa, folder, stop, batches.put, ready), daemon=True)
+    thread = threading.Thread(target=watch_folder, args=(qa.indexer, folder, stop, batches.put, ready), daemon=True)
     thread.start()
     assert ready.wait(TIMEOUT), "the watcher did not start"
     yield folder, batches

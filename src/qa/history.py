@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qa.errors import InvalidQuestion
-from qa.reading import is_unicode
 from qa.records import Turn
+from qa.text.unicode import is_unicode
 
 
 def history_chars(turns: Sequence[Turn]) -> int:

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from qa.answer import RERANK_WEIGHT, ScoredSentence, compose, hits_for, rerank, score_sentences
-from qa.backend import Backend, Progress, open_backend
-from qa.embedding import Embedder
-from qa.errors import ArticleNotFound, InvalidArticle, InvalidQuestion, PayloadTooLarge
+from qa.answering.compose import compose, hits_for
+from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_sentences
+from qa.articles.reading import read_bytes
+from qa.backends.base import Backend
+from qa.backends.factory import open_backend
+from qa.embedding import Embedder, load_embedder
+from qa.errors import ArticleNotFound, InvalidQuestion, PayloadTooLarge
 from qa.history import check_history, followup_query
-from qa.index import Index
-from qa.reading import is_unicode, iter_article_files, read_bytes, read_file
+from qa.indexing.pipeline import Indexer
+from qa.indexing.recorded import check_model
+from qa.progress import Progress
 from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit, Turn
-from qa.search import Candidate, retrieve
+from qa.retrieval.hybrid import Candidate, retrieve
 from qa.settings import Settings
+from qa.text.unicode import is_unicode
 
 log = logging.getLogger(__name__)
-
-
-def in_shard(article_id: str, shard: tuple[int, int]) -> bool:
-    """Whether an article belongs to shard i of n: a stable hash of its id, the same on every machine."""
-    i, n = shard
-    return int.from_bytes(hashlib.sha256(article_id.encode()).digest()[:8], "big") % n == i
 
 
 class QA:
@@ -38,21 +36,47 @@ class QA:
         self.settings = settings or Settings()
         self._embedder = embedder
         self._backend: Backend | None = None
+        self._indexer: Indexer | None = None
+        self._rebuilding = False
 
     @property
     def backend(self) -> Backend:
-        """The store (QA_BACKEND: FAISS folder or PostgreSQL), opened on first use (`qa list` loads no model)."""
+        """The storage back end (a FAISS folder or PostgreSQL), opened on first use (`qa list` loads no model).
+
+        An index built with another model than the one asked for is refused (IndexMismatch), except by `rebuild`.
+        """
         if self._backend is None:
-            self._backend = open_backend(self.settings, self._embedder)
+            backend = open_backend(self.settings)
+            if not self._rebuilding:
+                try:
+                    check_model(backend.meta(), self._wanted_model(), backend.label)
+                except BaseException:
+                    backend.close()
+                    raise
+            self._backend = backend
         return self._backend
 
     @property
-    def index(self) -> Index:
-        """The FAISS back end itself, for what only it has (checkpoints, the writer lock, consistency checks)."""
-        backend = self.backend
-        if not isinstance(backend, Index):
-            raise TypeError(f"QA_BACKEND={self.settings.backend} has no FAISS index")
-        return backend
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use; when a rebuild elsewhere switched the index to another, that one."""
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.model)
+        if not self._rebuilding:
+            recorded = self.backend.recorded_model()
+            if recorded is not None and recorded != self._embedder.name:
+                log.warning("the index was rebuilt with model %r: switching to it", recorded)
+                self._embedder = load_embedder(recorded)
+        return self._embedder
+
+    @property
+    def indexer(self) -> Indexer:
+        """The ingest pipeline into this back end (what `qa ingest`, the watcher and the API write through)."""
+        if self._indexer is None:
+            self._indexer = Indexer(self.backend, lambda: self.embedder, self.settings)
+        return self._indexer
+
+    def _wanted_model(self) -> str:
+        return self._embedder.name if self._embedder is not None else self.settings.model
 
     # -- questions ----------------------------------------------------------------------------------
     def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
@@ -88,7 +112,7 @@ class QA:
         """Hybrid retrieval (of `search_text`, by default the query), then the head re-ranked by its sentences'
         support for the query; sentences cover the head."""
         settings = self.settings
-        embedder = self.backend.embedder
+        embedder = self.embedder
         vector = embedder.encode_cached([query])[0]
         search_vector = vector if search_text is None else embedder.encode_cached([search_text])[0]
         head_size = max(top_k, settings.rerank_depth)
@@ -129,73 +153,13 @@ class QA:
         prune: bool = False,
         shard: tuple[int, int] | None = None,
     ) -> IngestReport:
-        """Read files and folders into the index; unreadable files are reported and the rest go on.
-
-        With `prune`, articles read earlier from files under these paths whose files are gone (or no longer
-        hold them) are removed; articles added through the API are never pruned. With `shard` (i, n), only
-        the articles whose id hashes to shard i of n are written, so n workers can split one corpus.
-        """
+        """Read files and folders (default: the corpus folder) into the index; see `Indexer.ingest`."""
         roots = list(paths) if paths else [self.settings.corpus_dir]
-        report = IngestReport()
-        articles, files = self.read(roots, report)
-        if shard is not None:
-            articles = [a for a in articles if in_shard(a.id, shard)]
-        if progress is not None:
-            progress.total = len(articles)
-        statuses = self.backend.upsert(articles, progress, files=files)
-        for article_id, status in statuses.items():
-            getattr(report, status).append(article_id)
-        if prune:
-            folders = [str(root.resolve()) for root in roots]
-            for article_id, file in sorted(self.backend.files().items()):
-                inside = any(file == f or file.startswith(f.rstrip("/") + "/") for f in folders)
-                mine = shard is None or in_shard(article_id, shard)
-                if inside and mine and article_id not in statuses:
-                    self.backend.delete(article_id)
-                    report.deleted.append(article_id)
-        return report
-
-    def read(self, roots: Sequence[Path], report: IngestReport) -> tuple[list[Article], dict[str, str]]:
-        """The articles in files and folders, and the file each came from; failures go to the report."""
-        for path in roots:
-            if not path.exists():
-                report.skipped.append(f"{path}: no such file or folder")
-        return self.read_files(iter_article_files(p for p in roots if p.exists()), report, trusted=roots)
-
-    def read_files(
-        self, pairs: Iterable[tuple[Path, Path]], report: IngestReport, trusted: Sequence[Path] = ()
-    ) -> tuple[list[Article], dict[str, str]]:
-        """The articles in (file, folder its id is relative to) pairs, and the file each came from.
-
-        A file is read only when its real path (symlinks and `..` resolved) lies inside QA_CORPUS_ROOTS or one of
-        the `trusted` paths the operator named; anything else is skipped with a warning.
-        """
-        articles: list[Article] = []
-        files: dict[str, str] = {}
-        index_dir = self.settings.index_dir.resolve()
-        allowed = [*self.settings.allowed_roots(), *(p.resolve() for p in trusted)]
-        for file, root in pairs:
-            resolved = file.resolve()
-            if resolved.is_relative_to(index_dir):
-                continue  # a corpus folder may hold the index itself
-            if not any(resolved.is_relative_to(r) for r in allowed):
-                message = f"{file}: leads outside the corpus roots (to {resolved}); not read"
-                report.skipped.append(message)
-                log.warning("skipped %s", message)
-                continue
-            try:
-                found = read_file(file, root)
-            except InvalidArticle as e:
-                report.skipped.append(str(e))
-                log.warning("skipped %s", e)
-                continue
-            articles.extend(found)
-            files.update((a.id, str(resolved)) for a in found)
-        return articles, files
+        return self.indexer.ingest(roots, progress, prune=prune, shard=shard)
 
     def add(self, article: Article) -> str:
         """Add or replace one article; returns added, updated or unchanged. Visible to the next query."""
-        return self.backend.upsert([article])[article.id]
+        return self.indexer.upsert([article])[article.id]
 
     def add_file(self, data: bytes, filename: str) -> dict[str, str]:
         """Add the article(s) in an uploaded file; returns each id's status."""
@@ -203,11 +167,11 @@ class QA:
         if len(articles) > self.settings.max_articles_per_request:
             limit = self.settings.max_articles_per_request
             raise PayloadTooLarge(f"the file holds {len(articles)} articles; the limit per upload is {limit}")
-        return self.backend.upsert(articles)
+        return self.indexer.upsert(articles)
 
     def delete(self, article_id: str) -> None:
         """Remove an article; it is never cited again."""
-        if not self.backend.delete(article_id):
+        if not self.indexer.delete(article_id):
             raise ArticleNotFound(article_id)
 
     def article(self, article_id: str) -> Article:
@@ -225,14 +189,25 @@ class QA:
         """How many articles and passages are indexed."""
         return self.backend.counts()
 
+    def mean_passage_words(self) -> float:
+        """The mean length of the indexed passages, in words (evaluation reports it beside hit rates)."""
+        texts = [text for _, text in self.backend.passage_texts()]
+        return sum(len(t.split()) for t in texts) / len(texts) if texts else 0.0
+
     def close(self) -> None:
         """Release the back end's connections."""
         if self._backend is not None:
             self._backend.close()
             self._backend = None
+            self._indexer = None
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Re-chunk/re-embed what the settings changed and write a fresh FAISS generation (or HNSW index)."""
-        if self._backend is None:
-            self._backend = open_backend(self.settings, self._embedder, rebuilding=True)
-        return self._backend.rebuild(progress)
+        """Re-chunk/re-embed what the settings changed and write a fresh vector index; returns the passages.
+
+        The settings' model is used whatever the index was built with: that is how an index moves to a new model.
+        """
+        self._rebuilding = True
+        try:
+            return self.indexer.rebuild(progress)
+        finally:
+            self._rebuilding = False

@@ -23,6 +23,11 @@ class WriterLock:
         self._depth = 0
         self._file: int | None = None
 
+    @property
+    def depth(self) -> int:
+        """How many nested holds this thread has (0 when the lock is free)."""
+        return self._depth
+
     @contextmanager
     def hold(self) -> Iterator[None]:
         """Hold the lock, waiting up to `timeout` seconds for another writer to finish."""

@@ -9,43 +9,47 @@ from pathlib import Path
 
 from watchfiles import Change, watch
 
+from qa.articles.corpus import read_files
+from qa.indexing.pipeline import Indexer, report_of
 from qa.records import IngestReport
-from qa.service import QA
 
 log = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 200  # files written in one go are handled in one batch
 
 
-def sync_files(qa: QA, folder: Path, changed: set[Path], deleted: set[Path]) -> IngestReport:
+def sync_files(indexer: Indexer, folder: Path, changed: set[Path], deleted: set[Path]) -> IngestReport:
     """Apply one batch of file changes: re-read changed files, drop the articles of deleted ones."""
-    report = IngestReport()
     folder = folder.resolve()
+    readable = files_to_read(folder, changed)
     # Symlinks are not resolved here: read_files refuses those that lead out of the corpus roots.
-    changed = {_inside(p, folder) for p in changed}
-    known = qa.backend.files()
+    read = read_files(((p, folder) for p in readable), [*indexer.allowed_roots, folder], exclude=indexer.index_dir)
+    statuses = indexer.upsert(read.articles, files=read.files) if read.articles else {}
+    report = report_of(statuses, read.skipped)
+    # An article is gone when its file is, or when its (re-read) file no longer holds it.
     gone = {str(p.resolve()) for p in deleted}
+    reread = {str(p.resolve()) for p in readable}
+
+    def stale(article_id: str, file: str) -> bool:
+        removed = file in gone or any(file.startswith(g + "/") for g in gone)
+        return removed or (file in reread and article_id not in statuses)
+
+    report.deleted += indexer.remove_stale(stale)
+    return report
+
+
+def files_to_read(folder: Path, changed: set[Path]) -> list[Path]:
+    """The files a batch of changes asks to read: changed files, and every file of a new folder."""
+    inside = {_inside(p, folder) for p in changed}
     # A new folder's files may have been written before the watcher saw the folder: read them all.
-    expanded = changed | {f for p in changed if p.is_dir() and not p.is_symlink() for f in p.rglob("*")}
-    readable = sorted(
+    expanded = inside | {f for p in inside if p.is_dir() and not p.is_symlink() for f in p.rglob("*")}
+    return sorted(
         p
         for p in expanded
         if p.is_relative_to(folder)
         and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
-    articles, files = qa.read_files(((p, folder) for p in readable), report, trusted=[folder])
-    statuses = qa.backend.upsert(articles, files=files) if articles else {}
-    for article_id, status in statuses.items():
-        getattr(report, status).append(article_id)
-    # An article is gone when its file is, or when its (re-read) file no longer holds it.
-    reread = {str(p.resolve()) for p in readable}
-    for article_id, file in known.items():
-        removed = file in gone or any(file.startswith(g + "/") for g in gone)
-        if removed or (file in reread and article_id not in statuses):
-            qa.backend.delete(article_id)
-            report.deleted.append(article_id)
-    return report
 
 
 def _inside(path: Path, folder: Path) -> Path:
@@ -55,7 +59,7 @@ def _inside(path: Path, folder: Path) -> Path:
 
 
 def watch_folder(
-    qa: QA,
+    indexer: Indexer,
     folder: Path,
     stop: threading.Event,
     on_batch: Callable[[IngestReport], None] | None = None,
@@ -82,7 +86,7 @@ def watch_folder(
         changed = {Path(p) for kind, p in batch if kind != Change.deleted}
         deleted = {Path(p) for kind, p in batch if kind == Change.deleted}
         try:
-            report = sync_files(qa, folder, changed, deleted)
+            report = sync_files(indexer, folder, changed, deleted)
         except Exception:  # a watcher must outlive one bad batch
             log.exception("could not apply changes in %s", folder)
             continue

@@ -92,12 +92,12 @@ class VectorIndex:
     @property
     def kind(self) -> str:
         """ "flat" or "hnsw"."""
-        return _describe(self._index)[0]
+        return _parameters(self._index)[0]
 
     @property
     def storage(self) -> str:
         """How vectors are held: "float32", "float16" or "sq8"."""
-        return _describe(self._index)[1]
+        return _parameters(self._index)[1]
 
     def add(self, ids: npt.NDArray[np.int64], vectors: Vectors) -> None:
         """Add vectors under the given passage ids."""
@@ -166,11 +166,6 @@ class VectorIndex:
             id_map = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         return id_map[id_map >= 0]
 
-    def nbytes(self) -> int:
-        """Size of the index as written to disk."""
-        with self._lock:
-            return int(faiss.serialize_index(self._index).size)
-
     def save(self, path: Path) -> None:
         """Write atomically (a temporary file, fsync, then rename), first converting or compacting if due."""
         tmp = path.with_name(path.name + ".tmp")
@@ -212,7 +207,7 @@ class VectorIndex:
             raise ValueError(f"unreadable FAISS file {path.name}: {e}") from e
         if index.d != dimension or not isinstance(index, faiss.IndexIDMap2):
             raise ValueError(f"FAISS file {path.name} does not hold {dimension}-dimensional passage vectors")
-        kind, storage, m, ef_construction = _describe(index)
+        kind, storage, m, ef_construction = _parameters(index)
         dead = int((faiss.vector_to_array(index.id_map) < 0).sum())
         wanted = options.kind_for(int(index.ntotal) - dead, kind)
         built = (kind, storage if kind == "hnsw" else "float32", m, ef_construction)
@@ -230,7 +225,7 @@ class VectorIndex:
         return loaded
 
 
-def _describe(index: Any) -> tuple[str, str, int, int]:
+def _parameters(index: Any) -> tuple[str, str, int, int]:
     """(type, storage, HNSW M, HNSW efConstruction) of an IndexIDMap2-wrapped index."""
     base = faiss.downcast_index(index.index)
     if not isinstance(base, faiss.IndexHNSW):

@@ -15,11 +15,10 @@ _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-
 _LINE = re.compile(r"[^\n]+")
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """(start, end) offsets of each sentence in text[start:end]; a line break always ends a sentence."""
-    end = len(text) if end is None else end
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence in the text; a line break always ends a sentence."""
     spans: list[tuple[int, int]] = []
-    for line in _LINE.finditer(text, start, end):
+    for line in _LINE.finditer(text):
         cursor = line.start()
         for boundary in _BOUNDARY.finditer(text, line.start(), line.end()):
             if _is_abbreviation(text, cursor, boundary.start()):

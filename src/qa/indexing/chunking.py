@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qa.records import Article, Passage
-from qa.sentences import sentence_spans
+from qa.text.sentences import sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Word pieces in each text, without the model's special tokens."""
@@ -22,7 +22,7 @@ class ChunkingPolicy:
     max_tokens: int
     overlap: int
 
-    def describe(self) -> str:
+    def label(self) -> str:
         """The form recorded in the index, so an index chunked differently is noticed."""
         return f"sentences, max {self.max_tokens} word pieces, overlap {self.overlap} sentence(s)"
 

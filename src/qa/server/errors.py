@@ -17,6 +17,7 @@ from qa.errors import (
     IndexMismatch,
     InvalidArticle,
     InvalidQuestion,
+    ModelUnavailable,
     PayloadTooLarge,
     QAError,
 )
@@ -29,6 +30,7 @@ STATUS: dict[type[QAError], int] = {
     IndexBusy: 503,
     IndexMismatch: 409,
     DatabaseUnavailable: 503,
+    ModelUnavailable: 503,
 }
 
 

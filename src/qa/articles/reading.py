@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from qa.cleaning import clean_scraped_text, parse_date
+from qa.articles.cleaning import clean_scraped_text, parse_date
+from qa.articles.ids import checked_id, slug_from_url, title_from_id
 from qa.errors import InvalidArticle
 from qa.records import Article
+from qa.text.unicode import is_unicode, normalise
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +22,6 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json", ".jsonl"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
-MAX_ID_CHARS = 300
-# Characters no id may hold: control characters, and the invisible and direction-changing format characters that
-# could make one id look like another. The OpenAPI schema states the same pattern, so the two never disagree.
-_NOT_IN_IDS = (
-    r"\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
-)
-_SPACE = r"\s\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # str.strip()'s white space
-ID_PATTERN = f"^[^{_NOT_IN_IDS}]*[^{_NOT_IN_IDS}{_SPACE}][^{_NOT_IN_IDS}]*$"
 _FIELDS = ("id", "title", "text", "url", "published", "author", "source")
 
 
@@ -90,13 +82,13 @@ def decode(data: bytes, where: str) -> str:
     """UTF-8 text (with or without BOM), falling back to Windows-1252 / Latin-1 for legacy files."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return _normalise(data.decode("utf-16"))
+            return normalise(data.decode("utf-16"))
         except UnicodeDecodeError as e:
             raise InvalidArticle(where, "invalid UTF-16 text") from e
     if b"\x00" in data:
         raise InvalidArticle(where, "binary data, not a text file")
     try:
-        return _normalise(data.decode("utf-8-sig"))
+        return normalise(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         pass
     for encoding in ("cp1252", "latin-1"):
@@ -105,7 +97,7 @@ def decode(data: bytes, where: str) -> str:
         except UnicodeDecodeError:
             continue
         log.info("%s: not valid UTF-8, read as %s", where, encoding)
-        return _normalise(text)
+        return normalise(text)
     raise InvalidArticle(where, "undecodable text")  # pragma: no cover - latin-1 decodes any byte string
 
 
@@ -131,21 +123,12 @@ def article_from_mapping(obj: Any, default_id: str, where: str) -> Article:
         where,
         id=article_id,
         title=values["title"] or "",
-        text=_normalise(text).strip(),
+        text=normalise(text).strip(),
         url=url,
         published=(parse_date(published) or published) if published else None,
         author=values["author"],
         source=values["source"],
     )
-
-
-def slug_from_url(url: str) -> str | None:
-    """A readable id from a URL: host and path, without scheme, query or trailing slash."""
-    parts = urlsplit(url.strip())
-    if not parts.netloc:
-        return None
-    path = re.sub(r"\.(?:s?html?|php|aspx?)$", "", parts.path.rstrip("/"))
-    return (parts.netloc.lower().removeprefix("www.") + path) or None
 
 
 def _read_json(text: str, name: str, where: str, *, lines: bool) -> list[Article]:
@@ -240,30 +223,9 @@ def _article(where: str, **fields: Any) -> Article:
     text = fields.get("text") or ""
     if not text.strip():
         raise InvalidArticle(where, "no article text")
-    raw_id = str(fields["id"])
-    if len(raw_id) > MAX_ID_CHARS or not re.fullmatch(ID_PATTERN, raw_id) or not is_unicode(raw_id):
-        raise InvalidArticle(where, f"unusable article id {raw_id[:60]!r}")
-    article_id = fields["id"] = raw_id.strip()
+    article_id = fields["id"] = checked_id(str(fields["id"]), where)
     for name, value in fields.items():
         if isinstance(value, str) and not is_unicode(value):
             raise InvalidArticle(where, f"field {name!r} is not valid Unicode text (it holds a lone surrogate)")
-    fields["title"] = (fields.get("title") or "").strip() or _title_from_id(article_id)
+    fields["title"] = (fields.get("title") or "").strip() or title_from_id(article_id)
     return Article(**fields)
-
-
-def is_unicode(text: str) -> bool:
-    """False for text with lone surrogates (JSON can spell them, "\\ud800"): no encoder or tokenizer takes them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _title_from_id(article_id: str) -> str:
-    stem = Path(article_id.split("#")[0]).stem
-    return re.sub(r"[-_]+", " ", stem).strip().capitalize() or article_id
-
-
-def _normalise(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -1,4 +1,4 @@
-"""Extractive answers: pick the supporting sentences of the retrieved passages, cite them, or abstain."""
+"""How well each sentence of the retrieved passages supports an answer, and passages re-ranked by it."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa.embedding import Embedder, Vectors
-from qa.records import Answer, Citation, SearchHit
-from qa.search import STOPWORDS, Candidate, query_terms, stem
-from qa.sentences import sentence_spans
+from qa.retrieval.hybrid import Candidate
+from qa.text.sentences import sentence_spans
+from qa.text.words import QUESTION_WORDS, STOPWORDS, query_terms, stem
 
-NOT_FOUND = "Not found in the articles."
 RERANK_WEIGHT = 2.0  # how much a passage's best sentence counts against its fused retrieval score
-SECOND_SENTENCE = 0.9  # a runner-up joins the answer when it scores at least this share of the best
-FOLLOW_ON = 0.75  # ... or this share, when it directly follows the best and refers back to it
+# A sentence's support: its cosine similarity to the question, plus these shares of the other signals.
+OVERLAP_WEIGHT = 0.7  # the question's words it shares, weighted by rarity
+EXPECTED_TYPE_WEIGHT = 0.2  # it holds the kind of thing asked for (a date for "when")
+PHRASE_WEIGHT = 0.2  # it repeats the question's word pairs
+PASSAGE_WEIGHT = 0.2  # its passage's own similarity
 
 # What kind of thing a question asks for, and how to see it in a sentence.
 _YEAR_OR_DATE = re.compile(
@@ -55,23 +57,11 @@ class ScoredSentence:
     score: float
 
 
-@dataclass(frozen=True)
-class SentenceWeights:
-    """How the parts of a sentence's support score are weighed."""
-
-    similarity: float = 1.0
-    overlap: float = 0.7
-    expected_type: float = 0.2
-    passage: float = 0.2
-    phrase: float = 0.2
-
-
 def score_sentences(
     question: str,
     question_vector: Vectors,
     candidates: Sequence[Candidate],
     embedder: Embedder,
-    weights: SentenceWeights = SentenceWeights(),
 ) -> list[list[ScoredSentence]]:
     """Each candidate's sentences, scored by meaning, shared words, expected answer type and passage relevance."""
     spans = [_passage_sentences(c) for c in candidates]
@@ -93,13 +83,12 @@ def score_sentences(
             text = texts[row]
             overlap = _weighted_overlap(weights_by_term, words[row])
             typed = 1.0 if expects is not None and _new_match(expects, text, asked) else 0.0
-            phrase = _phrase_overlap(bigrams, text) if weights.phrase else 0.0
             score = (
-                weights.similarity * float(similarities[row])
-                + weights.overlap * overlap
-                + weights.expected_type * typed
-                + weights.phrase * phrase
-                + weights.passage * candidate.similarity
+                float(similarities[row])
+                + OVERLAP_WEIGHT * overlap
+                + EXPECTED_TYPE_WEIGHT * typed
+                + PHRASE_WEIGHT * _phrase_overlap(bigrams, text)
+                + PASSAGE_WEIGHT * candidate.similarity
             )
             sentences.append(ScoredSentence(rank, candidate.passage.article_id, start, end, score))
             row += 1
@@ -149,12 +138,6 @@ def rerank(
     ]
 
 
-QUESTION_WORDS = frozenset(
-    "how much many long old far often large big what which who whom whose when where why type kind name called "
-    "one ones year years".split()
-)
-
-
 def _new_match(pattern: re.Pattern[str], text: str, asked: str) -> bool:
     """The sentence holds the kind of thing asked for, and not merely what the question already says."""
     return any(m.group(0).lower() not in asked for m in pattern.finditer(text))
@@ -180,17 +163,6 @@ def _weighted_overlap(weights: dict[str, float], words: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in words) / whole if whole else 0.0
 
 
-def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]]) -> list[SearchHit]:
-    """Search results, each highlighting its passage's best supporting sentence."""
-    hits: list[SearchHit] = []
-    for candidate, scored in zip(candidates, sentences, strict=True):
-        best = max(scored, key=lambda s: s.score, default=None)
-        p = candidate.passage
-        highlight = (best.start, best.end) if best else (p.start, p.end)
-        hits.append(SearchHit(**_citation(0, candidate, highlight).model_dump(exclude={"n"})))
-    return hits
-
-
 def support(candidate: Candidate, sentences: Sequence[ScoredSentence]) -> float:
     """How well a passage answers: its best sentence's score plus its own cosine similarity.
 
@@ -198,89 +170,6 @@ def support(candidate: Candidate, sentences: Sequence[ScoredSentence]) -> float:
     about other articles (see the README).
     """
     return max((s.score for s in sentences), default=0.0) + candidate.similarity
-
-
-def compose(
-    question: str,
-    candidates: Sequence[Candidate],
-    sentences: Sequence[Sequence[ScoredSentence]],
-    min_score: float,
-) -> Answer:
-    """The answer: the best supporting sentence(s), each with the [n] of the citation that highlights it.
-
-    Citations come first for the answer's sentences (one per sentence, or one for two neighbouring
-    sentences), then for the other relevant passages, each highlighting its own best sentence.
-    """
-    relevant = [i for i, c in enumerate(candidates) if support(c, sentences[i]) >= min_score]
-    ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
-    if not ranked:
-        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
-    best = ranked[0]
-    chosen = [best]
-    follow_on = _follow_on(candidates, sentences[best.candidate], best)
-    if follow_on is not None and follow_on.score >= FOLLOW_ON * best.score:
-        # The next sentence continues the best one ("... it welcomed India and Pakistan"): keep them together.
-        chosen.append(follow_on)
-    else:
-        # Otherwise a runner-up joins when it supports the answer nearly as well and says something new.
-        chosen += [s for s in ranked[1:3] if s.score >= SECOND_SENTENCE * best.score and not _overlaps(s, best)][:1]
-    spans = [(s.candidate, s.start, s.end) for s in chosen]
-    if len(chosen) == 2 and _neighbours(candidates, chosen[0], chosen[1]):
-        first, second = sorted(chosen, key=lambda s: s.start)
-        spans = [(first.candidate, first.start, second.end)]
-    citations: list[Citation] = []
-    markers: list[int] = []
-    for candidate, start, end in spans:
-        citations.append(_citation(len(citations) + 1, candidates[candidate], (start, end)))
-        markers.append(len(citations))
-    if len(spans) < len(chosen):
-        markers.append(markers[0])
-    cited = {candidates[c].passage.id for c, _, _ in spans}
-    for i in relevant:
-        if candidates[i].passage.id not in cited:
-            best = max(sentences[i], key=lambda s: s.score)
-            citations.append(_citation(len(citations) + 1, candidates[i], (best.start, best.end)))
-    answer = " ".join(f"{_sentence_text(candidates, s)} [{n}]" for s, n in zip(chosen, markers, strict=True))
-    return Answer(question=question, answer=answer, abstained=False, citations=citations)
-
-
-def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citation:
-    p = candidate.passage
-    return Citation(
-        n=n,
-        article_id=p.article_id,
-        title=p.title,
-        url=p.url,
-        published=p.published,
-        passage=p.text,
-        start=p.start,
-        end=p.end,
-        highlight=highlight,
-        score=round(candidate.similarity, 4),
-    )
-
-
-def _follow_on(
-    candidates: Sequence[Candidate], passage_sentences: Sequence[ScoredSentence], best: ScoredSentence
-) -> ScoredSentence | None:
-    """The sentence right after `best` in its passage, when it refers back to it with a pronoun."""
-    following = [s for s in passage_sentences if s.start >= best.end]
-    if not following:
-        return None
-    nxt = min(following, key=lambda s: s.start)
-    p = candidates[best.candidate].passage
-    between = p.text[best.end - p.start : nxt.start - p.start]
-    text = p.text[nxt.start - p.start : nxt.end - p.start]
-    return nxt if "\n\n" not in between and _PRONOUN.search(text) else None
-
-
-def _neighbours(candidates: Sequence[Candidate], a: ScoredSentence, b: ScoredSentence) -> bool:
-    """Two sentences of one passage with only white space between them."""
-    if a.candidate != b.candidate:
-        return False
-    first, second = sorted((a, b), key=lambda s: s.start)
-    p = candidates[a.candidate].passage
-    return not p.text[first.end - p.start : second.start - p.start].strip()
 
 
 _ACRONYM = re.compile(
@@ -308,7 +197,7 @@ def _with_acronyms(words: set[str], acronyms: Sequence[tuple[str, frozenset[str]
     return words
 
 
-_PRONOUN = re.compile(r"\b(?:it|its|they|their|them|he|his|she|her|this|these)\b", re.IGNORECASE)
+PRONOUN = re.compile(r"\b(?:it|its|they|their|them|he|his|she|her|this|these)\b", re.IGNORECASE)
 _SUBJECT = re.compile(r"^(?:The\s+|A\s+|An\s+)?((?:[A-Z][\w’'.-]*\s+){0,4}[A-Z][\w’'.-]*)\s+[a-z]")
 
 
@@ -320,7 +209,7 @@ def _in_context(candidate: Candidate, spans: Sequence[tuple[int, int]], i: int) 
     """
     p = candidate.passage
     text = p.text[spans[i][0] - p.start : spans[i][1] - p.start]
-    if i == 0 or not _PRONOUN.search(text):
+    if i == 0 or not PRONOUN.search(text):
         return text
     previous = p.text[spans[i - 1][0] - p.start : spans[i - 1][1] - p.start]
     subject = _SUBJECT.match(previous)
@@ -330,12 +219,3 @@ def _in_context(candidate: Candidate, spans: Sequence[tuple[int, int]], i: int) 
 def _passage_sentences(candidate: Candidate) -> list[tuple[int, int]]:
     p = candidate.passage
     return [(p.start + s, p.start + e) for s, e in sentence_spans(p.text)]
-
-
-def _sentence_text(candidates: Sequence[Candidate], sentence: ScoredSentence) -> str:
-    p = candidates[sentence.candidate].passage
-    return p.text[sentence.start - p.start : sentence.end - p.start]
-
-
-def _overlaps(a: ScoredSentence, b: ScoredSentence) -> bool:
-    return a.article_id == b.article_id and a.start < b.end and b.start < a.end

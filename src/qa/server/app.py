@@ -10,14 +10,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from qa import __doc__ as package_doc
-from qa.api import document_limits, health_router
-from qa.api import router as api_router
-from qa.http_errors import install_error_handlers
-from qa.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
+from qa.server.api import document_limits, health_router
+from qa.server.api import router as api_router
+from qa.server.assets import WEB_DIR, templates
+from qa.server.errors import install_error_handlers
+from qa.server.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
+from qa.server.pages import render_error
+from qa.server.pages import router as web_router
 from qa.service import QA
 from qa.settings import Settings
-from qa.web import WEB_DIR, render_error, templates
-from qa.web import router as web_router
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

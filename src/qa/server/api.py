@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from qa.articles.ids import ID_PATTERN, MAX_ID_CHARS
+from qa.articles.reading import article_from_mapping
 from qa.errors import InvalidArticle, PayloadTooLarge
-from qa.limits import rate_limited
-from qa.reading import ID_PATTERN, MAX_ID_CHARS, article_from_mapping
 from qa.records import Answer, Article, ArticleSummary, SearchHit, Turn
+from qa.server.limits import rate_limited
 from qa.service import QA
 
 MAX_OFFSET = 10**9  # SQLite integers are 64-bit: an unbounded offset overflowed into a 500 (found by fuzzing)
@@ -93,7 +94,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         415: "Unsupported content type",
         422: "Invalid input",
         429: "Rate limit reached; see Retry-After",
-        503: "Another writer holds the index for too long",
+        503: "The index is busy (another writer holds it too long), or the model or database is unavailable",
     }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
@@ -145,7 +146,7 @@ router = APIRouter(prefix="/api")
     response_model=Answer,
     summary="Answer a question with cited passages",
     dependencies=[Depends(rate_limited)],
-    responses=_errors(400, 409, 413, 422, 429) | _links(200, "$response.body#/citations/0/article_id"),
+    responses=_errors(400, 409, 413, 422, 429, 503) | _links(200, "$response.body#/citations/0/article_id"),
 )
 def ask(body: AskRequest, qa: QADep) -> Answer:
     """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
@@ -157,7 +158,7 @@ def ask(body: AskRequest, qa: QADep) -> Answer:
     response_model=SearchResponse,
     summary="Find the passages most relevant to a query",
     dependencies=[Depends(rate_limited)],
-    responses=_errors(409, 422, 429) | _links(200, "$response.body#/results/0/article_id"),
+    responses=_errors(409, 422, 429, 503) | _links(200, "$response.body#/results/0/article_id"),
 )
 def search(
     qa: QADep,

@@ -6,100 +6,28 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from qa.backends.base import PassageRow, sentence_blob, sentence_matrix
+from qa.backends.faiss_sqlite.migrations import migrate
 from qa.embedding import Vectors
 from qa.records import Article, ArticleSummary, Passage
+from qa.text.words import search_terms
 
-FORMAT_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    text TEXT NOT NULL,
-    url TEXT,
-    published TEXT,
-    author TEXT,
-    source TEXT,
-    content_hash TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    file TEXT  -- the file it was read from (absolute path), for --prune and watch; NULL for API uploads
-);
-CREATE INDEX IF NOT EXISTS articles_by_file ON articles(file);
-CREATE TABLE IF NOT EXISTS passages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    article_id TEXT NOT NULL REFERENCES articles(id),
-    ordinal INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    text_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS passages_by_article ON passages(article_id, ordinal);
-CREATE INDEX IF NOT EXISTS passages_by_hash ON passages(text_hash);
--- One vector per distinct passage text and model: syndicated copies and re-chunked text are embedded once.
-CREATE TABLE IF NOT EXISTS embeddings (
-    model TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    sentences BLOB,  -- float16, one row per sentence of the text (Embedder.encode_with_spans)
-    PRIMARY KEY (model, text_hash)
-) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
-    text, content='passages', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
-);
--- Every passage insert and delete, in order: readers replay it onto their in-memory FAISS index.
-CREATE TABLE IF NOT EXISTS vector_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    passage_id INTEGER NOT NULL,
-    op TEXT NOT NULL CHECK (op IN ('add', 'del'))
-);
-CREATE TRIGGER IF NOT EXISTS passages_added AFTER INSERT ON passages BEGIN
-    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
-    INSERT INTO vector_log(passage_id, op) VALUES (new.id, 'add');
-END;
-CREATE TRIGGER IF NOT EXISTS passages_removed AFTER DELETE ON passages BEGIN
-    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
-    INSERT INTO vector_log(passage_id, op) VALUES (old.id, 'del');
-END;
-"""
-
-
-@dataclass(frozen=True)
-class PassageRow:
-    """A stored passage with the article fields a citation needs."""
-
-    id: int
-    article_id: str
-    title: str
-    url: str | None
-    published: str | None
-    start: int
-    end: int
-    text: str
-    sentences: Vectors | None = field(default=None, compare=False, repr=False)  # see Index.sentence vectors
+FORMAT_VERSION = 1  # of the index folder's files (recorded in meta and index.json); the schema has migrations
+_MAX_PARAMETERS = 900  # SQLite's default limit on ? parameters is 999
 
 
 @dataclass(frozen=True)
 class LogEntry:
     """One change to the set of passages."""
 
-    seq: int
     passage_id: int
     op: str
-
-
-def sentence_matrix(blob: bytes | None, dimension: int | None) -> Vectors | None:
-    """Sentence vectors stored as float16 rows (None when the index has none for this passage)."""
-    if blob is None or not dimension:
-        return None
-    return np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension).astype(np.float32)
 
 
 class Store:
@@ -108,15 +36,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self.connection().executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Bring an index written by an earlier qa up to this schema (additive changes only)."""
-        with self.transaction() as db:
-            columns = {row[1] for row in db.execute("PRAGMA table_info(embeddings)")}
-            if "sentences" not in columns:  # before sentence vectors were stored
-                db.execute("ALTER TABLE embeddings ADD COLUMN sentences BLOB")
+        migrate(self.connection())
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection."""
@@ -164,9 +84,15 @@ class Store:
         )
 
     # -- articles -----------------------------------------------------------------------------------
-    def content_hashes(self) -> dict[str, str]:
-        """Every article id with the hash of what was indexed."""
-        return dict(self.connection().execute("SELECT id, content_hash FROM articles").fetchall())
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """The hash of what was indexed, for each of these articles that exists."""
+        found: dict[str, str] = {}
+        for first in range(0, len(ids), _MAX_PARAMETERS):
+            chunk = list(ids[first : first + _MAX_PARAMETERS])
+            marks = ",".join("?" * len(chunk))
+            rows = self.connection().execute(f"SELECT id, content_hash FROM articles WHERE id IN ({marks})", chunk)
+            found.update(rows.fetchall())
+        return found
 
     def save_article(
         self,
@@ -322,7 +248,7 @@ class Store:
         db.executemany(
             "INSERT OR REPLACE INTO embeddings(model, text_hash, vector, sentences) VALUES (?, ?, ?, ?)",
             [
-                (model, h, v.astype(np.float32).tobytes(), s.astype(np.float16).tobytes())
+                (model, h, v.astype(np.float32).tobytes(), sentence_blob(s))
                 for h, v, s in zip(hashes, vectors, sentences, strict=True)
             ],
         )
@@ -335,8 +261,8 @@ class Store:
             rows = db.execute(query + " ORDER BY p.id", (model,)).fetchall()
         else:
             rows = []
-            for i in range(0, len(ids), 900):
-                chunk = list(ids[i : i + 900])
+            for i in range(0, len(ids), _MAX_PARAMETERS):
+                chunk = list(ids[i : i + _MAX_PARAMETERS])
                 marks = ",".join("?" * len(chunk))
                 rows += db.execute(query + f" WHERE p.id IN ({marks})", (model, *chunk)).fetchall()
         id_array = np.array([row[0] for row in rows], dtype=np.int64)
@@ -351,8 +277,11 @@ class Store:
         ).rowcount
 
     # -- lexical leg --------------------------------------------------------------------------------
-    def lexical(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """(passage id, BM25 score; higher is better) for an FTS5 MATCH expression."""
+    def lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """(passage id, FTS5 BM25 score; higher is better) of the best lexical matches of a query."""
+        match = fts_match(query)
+        if match is None:
+            return []
         rows = self.connection().execute(
             "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?",
             (match, limit),
@@ -360,7 +289,7 @@ class Store:
         return [(int(r[0]), float(r[1])) for r in rows]
 
     # -- change log ---------------------------------------------------------------------------------
-    def version(self) -> int:
+    def last_change(self) -> int:
         """The number of the last change to the passages (0 for a new index)."""
         row = self.connection().execute("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'").fetchone()
         return int(row[0]) if row else 0
@@ -383,9 +312,9 @@ class Store:
         first = db.execute("SELECT MIN(seq) FROM vector_log").fetchone()[0]
         if first is not None and first > seq + 1:
             return None
-        if first is None and self.version() > seq:
+        if first is None and self.last_change() > seq:
             return None
-        rows = db.execute("SELECT seq, passage_id, op FROM vector_log WHERE seq > ? ORDER BY seq", (seq,))
+        rows = db.execute("SELECT passage_id, op FROM vector_log WHERE seq > ? ORDER BY seq", (seq,))
         return [LogEntry(*row) for row in rows]
 
     def trim_log(self, db: sqlite3.Connection, upto: int) -> None:
@@ -395,3 +324,9 @@ class Store:
     def integrity_ok(self) -> bool:
         """SQLite's own integrity check."""
         return bool(self.connection().execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+
+def fts_match(query: str) -> str | None:
+    """A safe FTS5 MATCH expression for a query: every term quoted, so no user text is read as syntax."""
+    terms = search_terms(query)
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None

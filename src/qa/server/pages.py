@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
+from qa.server.assets import templates
 from qa.service import QA
 from qa.suggestions import example_questions
 
@@ -17,8 +16,6 @@ PAGE_SIZE = 25  # articles per page of /articles
 MAX_PAGE = 10**7  # keeps the offset a small SQLite integer
 EXAMPLES = 3  # example questions on an empty chat
 EXAMPLE_TITLES = 12  # newest titles they are drawn from (some titles are unusable)
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-templates = Jinja2Templates(directory=WEB_DIR / "templates")  # autoescapes .html templates
 router = APIRouter(include_in_schema=False)
 
 

@@ -1,0 +1,1 @@
+"""Answering: sentences of the retrieved passages scored as support, then the answer composed and cited."""

@@ -1,0 +1,116 @@
+"""Extractive answers: the best supporting sentences, each cited as [n], or an abstention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qa.answering.support import PRONOUN, ScoredSentence, support
+from qa.records import Answer, Citation, SearchHit
+from qa.retrieval.hybrid import Candidate
+
+NOT_FOUND = "Not found in the articles."
+SECOND_SENTENCE = 0.9  # a runner-up joins the answer when it scores at least this share of the best
+FOLLOW_ON = 0.75  # ... or this share, when it directly follows the best and refers back to it
+
+
+def hits_for(candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]]) -> list[SearchHit]:
+    """Search results, each highlighting its passage's best supporting sentence."""
+    hits: list[SearchHit] = []
+    for candidate, scored in zip(candidates, sentences, strict=True):
+        best = max(scored, key=lambda s: s.score, default=None)
+        p = candidate.passage
+        highlight = (best.start, best.end) if best else (p.start, p.end)
+        hits.append(SearchHit(**_citation(0, candidate, highlight).model_dump(exclude={"n"})))
+    return hits
+
+
+def compose(
+    question: str,
+    candidates: Sequence[Candidate],
+    sentences: Sequence[Sequence[ScoredSentence]],
+    min_score: float,
+) -> Answer:
+    """The answer: the best supporting sentence(s), each with the [n] of the citation that highlights it.
+
+    Citations come first for the answer's sentences (one per sentence, or one for two neighbouring
+    sentences), then for the other relevant passages, each highlighting its own best sentence.
+    """
+    relevant = [i for i, c in enumerate(candidates) if support(c, sentences[i]) >= min_score]
+    ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
+    if not ranked:
+        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
+    best = ranked[0]
+    chosen = [best]
+    follow_on = _follow_on(candidates, sentences[best.candidate], best)
+    if follow_on is not None and follow_on.score >= FOLLOW_ON * best.score:
+        # The next sentence continues the best one ("... it welcomed India and Pakistan"): keep them together.
+        chosen.append(follow_on)
+    else:
+        # Otherwise a runner-up joins when it supports the answer nearly as well and says something new.
+        chosen += [s for s in ranked[1:3] if s.score >= SECOND_SENTENCE * best.score and not _overlaps(s, best)][:1]
+    spans = [(s.candidate, s.start, s.end) for s in chosen]
+    if len(chosen) == 2 and _neighbours(candidates, chosen[0], chosen[1]):
+        first, second = sorted(chosen, key=lambda s: s.start)
+        spans = [(first.candidate, first.start, second.end)]
+    citations: list[Citation] = []
+    markers: list[int] = []
+    for candidate, start, end in spans:
+        citations.append(_citation(len(citations) + 1, candidates[candidate], (start, end)))
+        markers.append(len(citations))
+    if len(spans) < len(chosen):
+        markers.append(markers[0])
+    cited = {candidates[c].passage.id for c, _, _ in spans}
+    for i in relevant:
+        if candidates[i].passage.id not in cited:
+            best = max(sentences[i], key=lambda s: s.score)
+            citations.append(_citation(len(citations) + 1, candidates[i], (best.start, best.end)))
+    answer = " ".join(f"{_sentence_text(candidates, s)} [{n}]" for s, n in zip(chosen, markers, strict=True))
+    return Answer(question=question, answer=answer, abstained=False, citations=citations)
+
+
+def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citation:
+    p = candidate.passage
+    return Citation(
+        n=n,
+        article_id=p.article_id,
+        title=p.title,
+        url=p.url,
+        published=p.published,
+        passage=p.text,
+        start=p.start,
+        end=p.end,
+        highlight=highlight,
+        score=round(candidate.similarity, 4),
+    )
+
+
+def _follow_on(
+    candidates: Sequence[Candidate], passage_sentences: Sequence[ScoredSentence], best: ScoredSentence
+) -> ScoredSentence | None:
+    """The sentence right after `best` in its passage, when it refers back to it with a pronoun."""
+    following = [s for s in passage_sentences if s.start >= best.end]
+    if not following:
+        return None
+    nxt = min(following, key=lambda s: s.start)
+    p = candidates[best.candidate].passage
+    between = p.text[best.end - p.start : nxt.start - p.start]
+    text = p.text[nxt.start - p.start : nxt.end - p.start]
+    return nxt if "\n\n" not in between and PRONOUN.search(text) else None
+
+
+def _neighbours(candidates: Sequence[Candidate], a: ScoredSentence, b: ScoredSentence) -> bool:
+    """Two sentences of one passage with only white space between them."""
+    if a.candidate != b.candidate:
+        return False
+    first, second = sorted((a, b), key=lambda s: s.start)
+    p = candidates[a.candidate].passage
+    return not p.text[first.end - p.start : second.start - p.start].strip()
+
+
+def _sentence_text(candidates: Sequence[Candidate], sentence: ScoredSentence) -> str:
+    p = candidates[sentence.candidate].passage
+    return p.text[sentence.start - p.start : sentence.end - p.start]
+
+
+def _overlaps(a: ScoredSentence, b: ScoredSentence) -> bool:
+    return a.article_id == b.article_id and a.start < b.end and b.start < a.end

@@ -1,0 +1,398 @@
+"""The PostgreSQL back end: articles, passages, pgvector (HNSW) vectors and a BM25 lexical leg in one database.
+
+The API process keeps no state but its model and caches: every query reads the database, so any number of
+replicas serve the same data and a write through one is seen by the next query on any other. Writers (ingest
+workers on several machines, API replicas) coordinate through the database alone: each article is written
+under a transaction-scoped advisory lock on its id, after re-checking its content hash, so concurrent
+ingests of the same corpus leave every article exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence, Set
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from qa.backends.base import ChunkedArticle, PassageRow, sentence_blob, sentence_matrix
+from qa.backends.postgres.connection import connect, database_label, first_line
+from qa.backends.postgres.migrations import SCHEMA_LOCK, SCHEMA_VERSION, schema_version, too_new
+from qa.embedding import Vectors
+from qa.errors import DatabaseUnavailable, SchemaVersionMismatch
+from qa.records import Article, ArticleSummary
+from qa.settings import Settings
+from qa.text.words import search_terms
+
+log = logging.getLogger(__name__)
+
+EF_SEARCH = 100  # HNSW candidates per query; at least the depth the dense leg asks for
+BM25_K1, BM25_B = 1.2, 0.75
+
+# BM25 (k1, b as in Lucene) over the stored tsvectors: document frequencies from the GIN index, corpus size and
+# mean length from lexical_stats, term frequencies from each matching passage's positions.
+_BM25 = f"""
+WITH q AS (
+    SELECT DISTINCT lexeme FROM unnest(to_tsvector('english'::regconfig, %(text)s))
+), s AS (
+    SELECT passages::float8 AS n, total_length::float8 / greatest(passages, 1) AS avgdl FROM lexical_stats
+), idf AS (
+    SELECT q.lexeme, ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5)) AS w
+    FROM q CROSS JOIN s
+    CROSS JOIN LATERAL (
+        SELECT count(*)::float8 AS df FROM passages WHERE tsv @@ quote_literal(q.lexeme)::tsquery
+    ) d
+    WHERE d.df > 0
+), tsq AS (
+    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM idf
+)
+SELECT p.id,
+       sum(idf.w * t.tf * {BM25_K1 + 1} / (t.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * p.length / s.avgdl))) AS score
+FROM tsq, s, passages p
+CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions)::float8 AS tf FROM unnest(p.tsv)) t
+JOIN idf ON idf.lexeme = t.lexeme
+WHERE p.tsv @@ tsq.query
+GROUP BY p.id
+ORDER BY score DESC, p.id
+LIMIT %(k)s
+"""
+
+
+def vector_literal(vector: Vectors) -> str:
+    """pgvector's text form of one vector."""
+    return "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32).reshape(-1).tolist())) + "]"
+
+
+class PostgresBackend:
+    """Articles, passages, vectors and the lexical index in PostgreSQL; a connection pool per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.database_url:
+            raise DatabaseUnavailable("QA_BACKEND=postgres needs QA_DATABASE_URL (postgresql://user@host/db)")
+        self.settings = settings
+        self.url = settings.database_url
+        self._lock = threading.Lock()
+        with connect(self.url) as conn:
+            version = schema_version(conn)
+            self._recorded = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if version else {}
+        if version > SCHEMA_VERSION:
+            raise too_new(self.url, version)
+        if version < SCHEMA_VERSION:
+            raise SchemaVersionMismatch(
+                f"the schema in {self.label} is version {version}, this qa needs {SCHEMA_VERSION}: run `qa db init`"
+            )
+        self._pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=settings.database_pool_size,
+            kwargs={"connect_timeout": 5},
+            timeout=30,
+            name="qa",
+            open=True,
+        )
+
+    @property
+    def label(self) -> str:
+        """Where the data lives, without the password."""
+        return database_label(self.url)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._pool.close()
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in a transaction (committed on success); lost connections become one-line errors."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as e:
+            raise DatabaseUnavailable(f"lost {self.label}: {first_line(e)}") from e
+
+    # -- what the stored vectors were made with -----------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        """Model, dimension and chunking the database was built with (empty before the first write)."""
+        with self._conn() as conn:
+            recorded = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        self._recorded = recorded
+        return recorded
+
+    def recorded_model(self) -> str | None:
+        """The model the stored vectors come from, as last read (only `qa rebuild` changes it)."""
+        return self._known_meta().get("model")
+
+    def _dimension(self) -> int:
+        """The recorded vector dimension (0 while nothing is stored)."""
+        return int(self._known_meta().get("dimension") or 0)
+
+    def _known_meta(self) -> dict[str, str]:
+        """The settings as last read; read again while none were recorded (another process may write first)."""
+        return self._recorded or self.meta()
+
+    def ensure_meta(self, values: Mapping[str, str]) -> dict[str, str]:
+        """Record the settings and create the HNSW index on the first write (one worker does it); returns them."""
+        if not self._recorded:
+            with self._conn() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                if not conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
+                    self._record_meta(conn, values)
+        return self.meta()
+
+    def _record_meta(self, conn: psycopg.Connection[Any], values: Mapping[str, str]) -> None:
+        dimension = int(values["dimension"])
+        conn.cursor().executemany(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            list(values.items()),
+        )
+        conn.execute("DROP INDEX IF EXISTS passages_hnsw")
+        conn.execute(
+            f"CREATE INDEX passages_hnsw ON passages USING hnsw ((embedding::vector({dimension})) vector_ip_ops)"
+        )
+
+    # -- retrieval ----------------------------------------------------------------------------------
+    def dense(self, query_vector: Vectors, k: int) -> list[tuple[int, float]]:
+        """(passage id, cosine similarity) of the k nearest passages, from the HNSW index."""
+        dimension = self._dimension()
+        if not dimension:
+            return []
+        with self._conn() as conn:
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, k)),))
+            rows = conn.execute(
+                f"SELECT id, -(embedding::vector({dimension}) <#> %s::vector({dimension})) FROM passages"
+                f" ORDER BY embedding::vector({dimension}) <#> %s::vector({dimension}) LIMIT %s",
+                (vector_literal(query_vector), vector_literal(query_vector), k),
+            ).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def similarity(self, query_vector: Vectors, ids: list[int]) -> dict[int, float]:
+        """Cosine similarity of the query to each of these passages (missing ones left out)."""
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, -(embedding <#> %s::vector) FROM passages WHERE id = ANY(%s)",
+                (vector_literal(query_vector), ids),
+            ).fetchall()
+        return {int(i): float(s) for i, s in rows}
+
+    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(passage id, BM25 score) of the k best matches; user text only ever reaches SQL as a parameter."""
+        terms = search_terms(query)
+        if not terms:
+            return []
+        with self._conn() as conn:
+            rows = conn.execute(_BM25, {"text": " ".join(terms), "k": k}).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
+        """The passages among `ids` that still exist."""
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                'SELECT p.id, p.article_id, a.title, a.url, a.published, p.start, p."end", p.text,'
+                " e.sentences, vector_dims(p.embedding)"
+                " FROM passages p JOIN articles a ON a.id = p.article_id"
+                " LEFT JOIN embeddings e ON e.model = %s AND e.text_hash = p.text_hash"
+                " WHERE p.id = ANY(%s)",
+                (self.recorded_model(), list(ids)),
+            ).fetchall()
+        return {
+            int(pid): PassageRow(int(pid), article, title, url, published, start, end, text, sentence_matrix(sv, dim))
+            for pid, article, title, url, published, start, end, text, sv, dim in rows
+        }
+
+    def passage_texts(self) -> list[tuple[str, str]]:
+        """(text hash, text) of every stored passage."""
+        with self._conn() as conn:
+            return [(row[0], row[1]) for row in conn.execute("SELECT text_hash, text FROM passages")]
+
+    # -- articles -----------------------------------------------------------------------------------
+    def article(self, article_id: str) -> Article | None:
+        """One article with its text, or None."""
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT id, title, text, url, published, author, source FROM articles WHERE id = %s", (article_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "title", "text", "url", "published", "author", "source")
+        return Article(**dict(zip(keys, row, strict=True)))
+
+    def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
+        """A page of articles without their text, most recently published first, and the total."""
+        with self._conn() as conn:
+            total = conn.execute("SELECT count(*) FROM articles").fetchone()
+            rows = conn.execute(
+                "SELECT a.id, a.title, a.url, a.published, a.author, a.source,"
+                " (SELECT count(*) FROM passages p WHERE p.article_id = a.id)"
+                " FROM articles a ORDER BY a.published DESC NULLS LAST, a.id LIMIT %s OFFSET %s",
+                (limit, offset),
+            ).fetchall()
+        keys = ("id", "title", "url", "published", "author", "source", "passages")
+        return int(total[0]) if total else 0, [ArticleSummary(**dict(zip(keys, row, strict=True))) for row in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """Number of articles and of passages."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages)").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def files(self) -> dict[str, str]:
+        """Article id to the file it was read from, for articles read from files."""
+        with self._conn() as conn:
+            return dict(conn.execute("SELECT id, file FROM articles WHERE file IS NOT NULL").fetchall())
+
+    def articles(self) -> Iterator[Article]:
+        """Every stored article, in id order."""
+        with self._conn() as conn:
+            ids = [row[0] for row in conn.execute("SELECT id FROM articles ORDER BY id")]
+        for article_id in ids:
+            found = self.article(article_id)
+            if found is not None:
+                yield found
+
+    # -- writing ------------------------------------------------------------------------------------
+    def writing(self) -> AbstractContextManager[None]:
+        """Nothing to hold: writers coordinate per article, through advisory locks inside each transaction."""
+        return nullcontext()
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """The stored content hash of each of these articles that exists."""
+        with self._conn() as conn:
+            rows = conn.execute("SELECT id, content_hash FROM articles WHERE id = ANY(%s)", (list(ids),))
+            return dict(rows.fetchall())
+
+    def missing_embeddings(self, model: str, text_hashes: Set[str]) -> set[str]:
+        """Which passage-text hashes have no stored vectors (passage and sentences) for this model, by any worker."""
+        if not text_hashes:
+            return set()
+        with self._conn() as conn:
+            have = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT text_hash FROM embeddings WHERE model = %s AND text_hash = ANY(%s)"
+                    " AND sentences IS NOT NULL",
+                    (model, list(text_hashes)),
+                )
+            }
+        return set(text_hashes) - have
+
+    def save_embeddings(
+        self, model: str, text_hashes: Sequence[str], vectors: Vectors, sentences: Sequence[Vectors]
+    ) -> None:
+        """Store passage and sentence vectors by passage-text hash."""
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO embeddings (model, text_hash, vector, sentences) VALUES (%s, %s, %s::vector, %s)"
+                " ON CONFLICT (model, text_hash) DO UPDATE SET sentences = EXCLUDED.sentences",
+                [
+                    (model, h, vector_literal(v), sentence_blob(s))
+                    for h, v, s in zip(text_hashes, vectors, sentences, strict=True)
+                ],
+            )
+
+    def save_articles(
+        self, chunked: Sequence[ChunkedArticle], files: Mapping[str, str], model: str, *, force: bool = False
+    ) -> dict[str, str]:
+        """Write each article whose stored content differs (all, with `force`), in one transaction.
+
+        Safe from several processes or machines at once on overlapping articles: each article is written under
+        an advisory lock on its id, after re-reading its content hash.
+        """
+        statuses: dict[str, str] = {}
+        ids = [c.article.id for c in chunked]
+        with self._conn() as conn:
+            # Locks in id order, so two workers writing overlapping batches never deadlock.
+            for article_id in sorted(ids):
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (article_id,))
+            known = dict(conn.execute("SELECT id, content_hash FROM articles WHERE id = ANY(%s)", (ids,)).fetchall())
+            for item in chunked:
+                article, file = item.article, files.get(item.article.id)
+                if not force and known.get(article.id) == article.content_hash():
+                    statuses[article.id] = "unchanged"
+                    if file is not None:
+                        self._set_file(conn, article.id, file)
+                    continue
+                self._save_article(conn, item, file, model)
+                statuses[article.id] = "updated" if article.id in known else "added"
+        return statuses
+
+    def set_files(self, files: Mapping[str, str]) -> None:
+        """Record which file each (unchanged) article now comes from."""
+        with self._conn() as conn:
+            for article_id, file in files.items():
+                self._set_file(conn, article_id, file)
+
+    @staticmethod
+    def _set_file(conn: psycopg.Connection[Any], article_id: str, file: str) -> None:
+        conn.execute(
+            "UPDATE articles SET file = %s WHERE id = %s AND file IS DISTINCT FROM %s", (file, article_id, file)
+        )
+
+    @staticmethod
+    def _save_article(conn: psycopg.Connection[Any], item: ChunkedArticle, file: str | None, model: str) -> None:
+        article = item.article
+        conn.execute("DELETE FROM passages WHERE article_id = %s", (article.id,))
+        conn.execute(
+            "INSERT INTO articles (id, title, text, url, published, author, source, content_hash, updated_at, file)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), %s) ON CONFLICT (id) DO UPDATE SET"
+            " title = excluded.title, text = excluded.text, url = excluded.url, published = excluded.published,"
+            " author = excluded.author, source = excluded.source, content_hash = excluded.content_hash,"
+            " updated_at = excluded.updated_at, file = excluded.file",
+            (
+                article.id,
+                article.title,
+                article.text,
+                article.url,
+                article.published,
+                article.author,
+                article.source,
+                article.content_hash(),
+                file,
+            ),
+        )
+        if item.passages:
+            rows = [
+                (p.article_id, p.ordinal, p.start, p.end, p.text, h, len(re.findall(r"\w+", p.text)))
+                for p, h in zip(item.passages, item.text_hashes, strict=True)
+            ]
+            conn.execute(
+                'INSERT INTO passages (article_id, ordinal, start, "end", text, text_hash, length, embedding)'
+                " SELECT r.article_id, r.ordinal, r.start, r.end_, r.text, r.text_hash, r.length, e.vector"
+                " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[], %s::int[])"
+                " WITH ORDINALITY AS r(article_id, ordinal, start, end_, text, text_hash, length, n)"
+                " JOIN embeddings e ON e.model = %s AND e.text_hash = r.text_hash ORDER BY r.n",
+                (*(list(column) for column in zip(*rows, strict=True)), model),
+            )
+
+    def delete(self, article_id: str) -> bool:
+        """Remove an article and its passages; False when there was none with this id."""
+        with self._conn() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (article_id,))
+            conn.execute("DELETE FROM passages WHERE article_id = %s", (article_id,))
+            return conn.execute("DELETE FROM articles WHERE id = %s", (article_id,)).rowcount > 0
+
+    def finish_rebuild(self, values: Mapping[str, str]) -> int:
+        """Point every passage at the new model's vectors, drop unused ones, record the settings, re-index."""
+        model = values["model"]
+        with self._conn() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute("DROP INDEX IF EXISTS passages_hnsw")
+            conn.execute(
+                "UPDATE passages p SET embedding = e.vector FROM embeddings e"
+                " WHERE e.model = %s AND e.text_hash = p.text_hash",
+                (model,),
+            )
+            conn.execute(
+                "DELETE FROM embeddings WHERE model <> %s OR text_hash NOT IN (SELECT text_hash FROM passages)",
+                (model,),
+            )
+            self._record_meta(conn, values)
+        self.meta()
+        return self.counts()[1]

@@ -1,0 +1,1 @@
+"""The HTTP adapter: the JSON API, the HTML pages, error mapping and abuse limits, around one `QA`."""
