@@ -18,6 +18,8 @@ from qa import QA, Settings
 from qa.embedding import SentenceTransformerEmbedder, load_embedder
 from qa.server.app import create_app
 
+pytest_plugins = ["browsing"]  # live server, Chromium and page fixtures for the browser tests
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from qa.mcp.server import MAX_ARTICLE_CHARS, ArticlePage, ArticleText, SearchRes
 from qa.records import Answer
 from qa.server.app import create_app
 from serving import serving
+from test_history import FIRST, FOLLOW_UP, HOI_AN, PLOVDIV
 
 T = TypeVar("T")
 QUESTION = "What does Nurly Zhol mean?"
@@ -161,6 +162,27 @@ def test_mcp_calls_take_from_the_same_rate_limit_as_the_api(sample_qa: QA) -> No
         assert ask.is_error and "too many requests" in text_of(ask)
         assert not listing.is_error
         assert httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=60).status_code == 429
+
+
+def test_ask_follows_up_on_the_history_it_is_given(sample_qa: QA) -> None:
+    from qa.mcp.server import create_mcp_server
+
+    for article in (PLOVDIV, HOI_AN):
+        sample_qa.add(article)
+    turn = {"question": FIRST, "answer": "Every May. [1]", "article_ids": [PLOVDIV.id]}
+
+    async def session(client: Client) -> list[Any]:
+        return [
+            await client.call_tool("ask", {"question": FOLLOW_UP}),
+            await client.call_tool("ask", {"question": FOLLOW_UP, "history": [turn]}),
+            await client.call_tool("ask", {"question": FOLLOW_UP, "history": [turn] * 100}),
+        ]
+
+    alone, follow_up, too_long = run(session, create_mcp_server(sample_qa))  # in-process: the mapping
+    assert Answer.model_validate(alone.structured_content).citations[0].article_id == HOI_AN.id
+    answer = Answer.model_validate(follow_up.structured_content)
+    assert answer.citations[0].article_id == PLOVDIV.id and "40,000" in answer.answer
+    assert too_long.is_error and "QA_MAX_HISTORY_TURNS" in text_of(too_long)  # the limits of /api/ask
 
 
 def test_browsers_from_other_origins_are_refused(sample_qa: QA) -> None:

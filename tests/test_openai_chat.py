@@ -15,19 +15,21 @@ from fixtures import API_KEY, SAMPLE_ID
 from qa import QA
 from qa.answering.compose import NOT_FOUND
 from qa.errors import InvalidQuestion
-from qa.records import Answer
+from qa.records import Answer, Turn
 from qa.server.app import create_app
 from qa.server.openai_chat import (
     SOURCES,
     ChatMessage,
     Exchange,
     conversation_of,
+    recent_turns,
     reply_text,
     stream_events,
     without_sources,
 )
 from qa.settings import Settings
 from serving import serving
+from test_history import FIRST, FOLLOW_UP, HOI_AN, PLOVDIV
 
 QUESTION = "What does Nurly Zhol mean?"
 
@@ -107,6 +109,38 @@ def test_qa_options_ride_in_the_request_and_sampling_parameters_are_ignored(clie
     assert "lighted path" in (one.choices[0].message.content or "")  # max_tokens cuts nothing: it is extractive
     with pytest.raises(openai.BadRequestError, match="top_k"):
         client.chat.completions.create(model="qa", messages=messages, extra_body={"qa": {"top_k": 500}})
+
+
+def test_a_follow_up_is_answered_from_the_conversations_article(sample_qa: QA) -> None:
+    for article in (PLOVDIV, HOI_AN):
+        sample_qa.add(article)
+    with serving(create_app(QA(sample_qa.settings.model_copy(update={"rate_limit": 0}), sample_qa.embedder))) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        first = client.chat.completions.create(model="qa", messages=[{"role": "user", "content": FIRST}])
+        alone = client.chat.completions.create(model="qa", messages=[{"role": "user", "content": FOLLOW_UP}])
+        thread: list[Any] = [
+            {"role": "user", "content": FIRST},
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": FOLLOW_UP},
+        ]
+        follow_up = client.chat.completions.create(model="qa", messages=thread)
+        # A chat UI sends the whole conversation each time: past the history limits, the newest turns are kept.
+        long_thread = [{"role": "user", "content": f"Question {i}?"} for i in range(40)] + thread
+        long = client.chat.completions.create(model="qa", messages=long_thread)
+    assert _qa_field(first).citations[0].article_id == PLOVDIV.id
+    assert _qa_field(alone).citations[0].article_id == HOI_AN.id  # on its own, it fits both festivals
+    answer = _qa_field(follow_up)
+    assert answer.question == FOLLOW_UP and answer.citations[0].article_id == PLOVDIV.id
+    assert "40,000" in (follow_up.choices[0].message.content or "")
+    assert _qa_field(long).citations[0].article_id == PLOVDIV.id
+
+
+def test_recent_turns_keep_the_newest_within_both_limits() -> None:
+    turns = [Turn(question=f"q{i}", answer="a" * 10) for i in range(5)]  # 12 characters each
+    assert recent_turns(turns, max_turns=3, max_chars=1000) == turns[2:]
+    assert recent_turns(turns, max_turns=10, max_chars=30) == turns[3:]
+    assert recent_turns(turns, max_turns=0, max_chars=1000) == []
+    assert recent_turns([Turn(question="q", answer="a" * 50)], max_turns=5, max_chars=10) == []
 
 
 def test_an_abstention_is_a_normal_reply_that_says_so(client: openai.OpenAI) -> None:

@@ -92,3 +92,11 @@ class IngestReport(BaseModel):
     unchanged: list[str] = []
     deleted: list[str] = []
     skipped: list[str] = Field(default_factory=list, description="One-line messages for files that failed.")
+
+
+class Turn(BaseModel):
+    """An earlier exchange of a conversation: the question, the server's answer and the articles it cited."""
+
+    question: str
+    answer: str = ""
+    article_ids: list[str] = Field(default_factory=list, description="The articles the answer cited, in order.")

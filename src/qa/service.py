@@ -14,10 +14,11 @@ from qa.backends.base import Backend
 from qa.backends.factory import open_backend
 from qa.embedding import Embedder, load_embedder
 from qa.errors import ArticleNotFound, InvalidQuestion, PayloadTooLarge
+from qa.history import check_history, followup_query
 from qa.indexing.pipeline import Indexer
 from qa.indexing.recorded import check_model
 from qa.progress import Progress
-from qa.records import Answer, Article, ArticleSummary, ArticleText, IngestReport, SearchHit
+from qa.records import Answer, Article, ArticleSummary, ArticleText, IngestReport, SearchHit, Turn
 from qa.retrieval.hybrid import Candidate, retrieve
 from qa.settings import Settings
 from qa.text.unicode import is_unicode
@@ -80,9 +81,19 @@ class QA:
 
     # -- questions ----------------------------------------------------------------------------------
     @events.query("ask")
-    def ask(self, question: str, top_k: int = 5) -> Answer:
-        """An extractive answer citing its passages, or an abstention when nothing relevant is indexed."""
-        return self.ask_ranked(question, top_k)[0]
+    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
+        """An extractive answer citing its passages, or an abstention when nothing relevant is indexed.
+
+        `history` holds the conversation's earlier turns (oldest first) when the question is a follow-up.
+        """
+        if not history:
+            return self.ask_ranked(question, top_k)[0]
+        settings = self.settings
+        question, top_k = self._check_query(question, top_k)
+        turns = check_history(history, settings.max_history_turns, settings.max_history_chars)
+        search_text = followup_query(question, turns, settings.max_question_chars)
+        ranking, sentences = self._rank(question, top_k, search_text=search_text)
+        return compose(question, ranking[:top_k], sentences[:top_k], settings.min_score)
 
     def ask_ranked(self, question: str, top_k: int = 5, depth: int = 0) -> tuple[Answer, list[Candidate]]:
         """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
@@ -98,16 +109,20 @@ class QA:
         ranking, sentences = self._rank(query, top_k)
         return hits_for(ranking[:top_k], sentences[:top_k])
 
-    def _rank(self, query: str, top_k: int, depth: int = 0) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-        """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head."""
+    def _rank(
+        self, query: str, top_k: int, depth: int = 0, search_text: str | None = None
+    ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+        """Hybrid retrieval (of `search_text`, by default the query), then the head re-ranked by its sentences'
+        support for the query; sentences cover the head."""
         settings = self.settings
         embedder = self.embedder
         vector = embedder.encode_cached([query])[0]
+        search_vector = vector if search_text is None else embedder.encode_cached([search_text])[0]
         head_size = max(top_k, settings.rerank_depth)
         ranking = retrieve(
             self.backend,
-            query,
-            vector,
+            search_text or query,
+            search_vector,
             max(head_size, depth),
             fusion=settings.fusion,
             dense_weight=settings.dense_weight,

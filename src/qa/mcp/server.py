@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from qa.errors import ArticleNotFound, QAError
 from qa.mcp import rendering
-from qa.records import Answer, ArticleSummary, SearchHit
+from qa.records import Answer, ArticleSummary, SearchHit, Turn
 from qa.service import QA
 
 MAX_ARTICLE_CHARS = 20_000  # the most article text one get_article call returns; call again from `end` for more
@@ -37,14 +37,6 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 
 # A function told about each HTTP tool call that takes from the rate limit: None to go ahead, else why not.
 RateCheck = Callable[[Request], str | None]
-
-
-class HistoryTurn(BaseModel):
-    """An earlier turn of the conversation: the question, the answer given and the articles it cited."""
-
-    question: str = Field(description="The question as asked.")
-    answer: str = Field("", description="The answer given.")
-    article_ids: list[str] = Field(default=[], description="The article ids that answer cited, when known.")
 
 
 class SearchResults(BaseModel):
@@ -76,13 +68,9 @@ class ArticleText(BaseModel):
     total_chars: int = Field(description="The whole article's length; end < total_chars means there is more.")
 
 
-def ask_answer(qa: QA, question: str, history: Sequence[HistoryTurn], top_k: int) -> Answer:
-    """The one place the ask tool's arguments become a QA.ask call.
-
-    `history` is accepted and validated; it reaches QA.ask once the conversation engine gives QA.ask a
-    `history` parameter (issue 12): `qa.ask(question, top_k, history=[Turn(**t.model_dump()) for t in history])`.
-    """
-    return qa.ask(question, top_k)
+def ask_answer(qa: QA, question: str, history: Sequence[Turn], top_k: int) -> Answer:
+    """The one place the ask tool's arguments become a QA.ask call (history within the /api/ask limits)."""
+    return qa.ask(question, top_k, history=list(history))
 
 
 def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
@@ -102,7 +90,8 @@ def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
         question: Annotated[str, Field(description="The question, in plain words.")],
         ctx: Context,
         history: Annotated[
-            list[HistoryTurn] | None, Field(description="Earlier turns of this conversation, oldest first.")
+            list[Turn] | None,
+            Field(description="Earlier turns of this conversation, oldest first, when the question follows up."),
         ] = None,
         top_k: Annotated[int, Field(description="Passages to consider, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
     ) -> Annotated[CallToolResult, Answer]:

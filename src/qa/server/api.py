@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from qa.articles.ids import ID_PATTERN, MAX_ID_CHARS
 from qa.articles.reading import article_from_mapping, load_json
 from qa.errors import InvalidArticle, PayloadTooLarge
-from qa.records import Answer, ArticleSummary, ArticleText, SearchHit
+from qa.records import Answer, ArticleSummary, ArticleText, SearchHit, Turn
 from qa.server.limits import check_auth_failures, count_auth_failure, rate_limited
 from qa.service import QA
 
@@ -30,6 +30,13 @@ class AskRequest(BaseModel):
         json_schema_extra={"minLength": 1, "pattern": NOT_BLANK},
     )
     top_k: int = Field(5, description="Passages to retrieve, 1 to QA_MAX_TOP_K.", ge=1)
+    history: list[Turn] = Field(
+        default_factory=list,
+        description=(
+            "Earlier turns of the conversation, oldest first: each question, the server's answer and the ids of "
+            "the articles it cited. At most QA_MAX_HISTORY_TURNS turns and QA_MAX_HISTORY_CHARS characters."
+        ),
+    )
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -148,7 +155,7 @@ router = APIRouter(prefix="/api")
 )
 def ask(body: AskRequest, qa: QADep) -> Answer:
     """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
-    return qa.ask(body.question, body.top_k)
+    return qa.ask(body.question, body.top_k, history=body.history)
 
 
 @router.get(
@@ -293,11 +300,14 @@ def delete_article(article_id: str, qa: QADep) -> ArticleWrite:
     return ArticleWrite(articles={article_id: "deleted"})
 
 
-def document_limits(schema: dict[str, Any], max_question_chars: int, max_top_k: int) -> dict[str, Any]:
-    """The OpenAPI schema with the configured question length and top_k bounds written in."""
+def document_limits(
+    schema: dict[str, Any], max_question_chars: int, max_top_k: int, max_history_turns: int
+) -> dict[str, Any]:
+    """The OpenAPI schema with the configured question length, top_k and history bounds written in."""
     ask = schema["components"]["schemas"]["AskRequest"]["properties"]
     ask["question"]["maxLength"] = max_question_chars
     ask["top_k"]["maximum"] = max_top_k
+    ask["history"]["maxItems"] = max_history_turns
     for parameter in schema["paths"]["/api/search"]["get"]["parameters"]:
         if parameter["name"] == "q":
             parameter["schema"]["maxLength"] = max_question_chars

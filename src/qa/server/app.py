@@ -47,7 +47,9 @@ def create_app(qa: QA | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = document_limits(default_openapi(), settings.max_question_chars, settings.max_top_k)
+            schema = document_limits(
+                default_openapi(), settings.max_question_chars, settings.max_top_k, settings.max_history_turns
+            )
             app.openapi_schema = openai_chat.document(schema)
         return app.openapi_schema
 
