@@ -21,8 +21,8 @@ from mcp_types import TextContent, TextResourceContents
 
 from fixtures import SAMPLE_ID
 from qa import QA
-from qa.mcp.server import MAX_ARTICLE_CHARS, ArticlePage, ArticleText, SearchResults
-from qa.records import Answer
+from qa.mcp.server import MAX_ARTICLE_CHARS, ArticlePage, SearchResults
+from qa.records import Answer, ArticleText
 from qa.server.app import create_app
 from serving import serving
 from test_history import FIRST, FOLLOW_UP, HOI_AN, PLOVDIV
@@ -91,8 +91,8 @@ def check_every_tool(found: dict[str, Any], qa: QA) -> None:
     assert page.total == 1 and page.articles[0].id == SAMPLE_ID and page.limit == 5
 
     article = qa.article(SAMPLE_ID)
-    shown = ArticleText.model_validate(found["range"].structured_content)
-    assert (shown.start, shown.end, shown.total_chars) == (10, 60, len(article.text))
+    shown = ArticleText.model_validate(found["range"].structured_content)  # as GET /api/articles/{id}
+    assert (shown.text_start, shown.text_length, shown.next_start) == (10, len(article.text), 60)
     assert shown.text == article.text[10:60]
 
     assert found["unknown"].is_error and "no article with id 'no-such-article'" in text_of(found["unknown"])
@@ -215,7 +215,7 @@ def test_long_articles_come_in_pieces(qa: QA) -> None:
     text = qa.article("long").text
     head = ArticleText.model_validate(first.structured_content)
     tail = ArticleText.model_validate(rest.structured_content)
-    assert (head.start, head.end, head.total_chars) == (0, MAX_ARTICLE_CHARS, len(text))
+    assert (head.text_start, len(head.text), head.next_start) == (0, MAX_ARTICLE_CHARS, MAX_ARTICLE_CHARS)
     assert f"call get_article with start={MAX_ARTICLE_CHARS}" in text_of(first)
-    assert (tail.start, tail.end) == (MAX_ARTICLE_CHARS, len(text)) and head.text + tail.text == text
-    assert backwards.is_error and "before start" in text_of(backwards)
+    assert (tail.text_start, tail.next_start) == (MAX_ARTICLE_CHARS, None) and head.text + tail.text == text
+    assert backwards.is_error and "must be after start" in text_of(backwards)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qa.records import Answer, Article, ArticleSummary, SearchHit
+from qa.records import Answer, ArticleSummary, ArticleText, SearchHit
 
 QUOTE_CHARS = 300  # a highlighted sentence is shown up to this long
 
@@ -29,15 +29,16 @@ def hits_text(hits: Sequence[SearchHit]) -> str:
     return "\n".join(lines).rstrip()
 
 
-def article_text(article: Article, start: int, end: int) -> str:
-    """The article's metadata, then its text from `start` to `end` (and how to read on when there is more)."""
-    total = len(article.text)
-    lines = [article.title or article.id, f"id: {article.id}"]
-    lines += [f"{name}: {value}" for name, value in (("published", article.published), ("url", article.url)) if value]
-    lines.append(f"characters {start}-{end} of {total}")
-    lines += ["", article.text[start:end]]
-    if end < total:
-        lines += ["", f"[... {total - end} more characters: call get_article with start={end}]"]
+def article_text(page: ArticleText) -> str:
+    """The article's metadata, then its page of text (and where to read on when there is more)."""
+    end = page.text_start + len(page.text)
+    lines = [page.title or page.id, f"id: {page.id}"]
+    lines += [f"{name}: {value}" for name, value in (("published", page.published), ("url", page.url)) if value]
+    lines.append(f"characters {page.text_start}-{end} of {page.text_length}")
+    lines += ["", page.text]
+    if page.next_start is not None:
+        more = page.text_length - page.next_start
+        lines += ["", f"[... {more} more characters: call get_article with start={page.next_start}]"]
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from qa.errors import ArticleNotFound, QAError
 from qa.mcp import rendering
-from qa.records import Answer, ArticleSummary, SearchHit, Turn
+from qa.records import Answer, ArticleSummary, ArticleText, SearchHit, Turn
 from qa.service import QA
 
 MAX_ARTICLE_CHARS = 20_000  # the most article text one get_article call returns; call again from `end` for more
@@ -52,20 +52,6 @@ class ArticlePage(BaseModel):
     offset: int
     limit: int
     articles: list[ArticleSummary]
-
-
-class ArticleText(BaseModel):
-    """An article's metadata and its text from `start` to `end` (as GET /api/articles/{id}, with a range)."""
-
-    id: str
-    title: str
-    url: str | None
-    published: str | None
-    author: str | None
-    text: str = Field(description="The article's characters start..end.")
-    start: int
-    end: int
-    total_chars: int = Field(description="The whole article's length; end < total_chars means there is more.")
 
 
 def ask_answer(qa: QA, question: str, history: Sequence[Turn], top_k: int) -> Answer:
@@ -121,26 +107,13 @@ def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
         end: Annotated[int | None, Field(description="Character to stop before; default: the end.", ge=0)] = None,
     ) -> Annotated[CallToolResult, ArticleText]:
         """An article's title, date, link and text, or the characters start..end of it (a citation's `start` and
-        `end` select its passage); at most 20,000 characters a call."""
+        `end` select its passage); at most 20,000 characters a call, `next_start` says where the rest begins."""
+        if end is not None and end <= start:
+            raise ToolError(f"end ({end}) must be after start ({start})")
+        limit = MAX_ARTICLE_CHARS if end is None else min(end - start, MAX_ARTICLE_CHARS)
         with _tool_errors():
-            article = qa.article(article_id)
-        total = len(article.text)
-        if end is not None and end < start:
-            raise ToolError(f"end ({end}) is before start ({start})")
-        first = min(start, total)
-        last = min(total if end is None else end, total, first + MAX_ARTICLE_CHARS)
-        shown = ArticleText(
-            id=article.id,
-            title=article.title,
-            url=article.url,
-            published=article.published,
-            author=article.author,
-            text=article.text[first:last],
-            start=first,
-            end=last,
-            total_chars=total,
-        )
-        return _result(rendering.article_text(article, first, last), shown)
+            page = qa.article_text(article_id, start, limit)
+        return _result(rendering.article_text(page), page)
 
     @server.tool(annotations=READ_ONLY)
     def list_articles(
@@ -162,10 +135,10 @@ def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
     )
     def article_resource(article_id: str) -> str:
         try:
-            article = qa.article(article_id)
+            page = qa.article_text(article_id)  # up to QA_MAX_TEXT_CHARS, as GET /api/articles/{id}
         except ArticleNotFound as e:
             raise ResourceNotFoundError(str(e)) from e
-        return rendering.article_text(article, 0, len(article.text))
+        return rendering.article_text(page)
 
     return server
 
