@@ -70,21 +70,26 @@ def parse_feed(data: bytes, url: str, content_type: str = "") -> tuple[str, list
 
 
 def _entry(raw: Mapping[str, Any]) -> Entry:
-    link = raw.get("link")
+    # dict.get, not feedparser's own get: that maps a missing "updated" to "published", with a warning.
+    def field(key: str) -> Any:
+        return dict.get(raw, key) if isinstance(raw, dict) else raw.get(key)
+
+    link = field("link")
     link = link if isinstance(link, str) and link.startswith(("http://", "https://")) else None
-    contents = [c.get("value", "") for c in raw.get("content", []) if isinstance(c, Mapping)]
-    summary = str(raw.get("summary") or "")
+    contents = [c.get("value", "") for c in field("content") or [] if isinstance(c, Mapping)]
+    summary = str(field("summary") or "")
     text = max((_plain(t) for t in [*contents, summary]), key=len, default="")
-    fingerprint = [raw.get(k) for k in ("id", "link", "title", "summary", "published", "updated")] + contents
+    # The GUID is left out, so an entry re-issued under a new GUID is still recognised by its content.
+    fingerprint = [field(k) for k in ("link", "title", "summary", "published", "updated")] + contents
     entry_hash = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:32]
-    guid = raw.get("id")
+    guid = field("id")
     return Entry(
         key=str(guid) if guid else link or entry_hash,
         link=link,
-        title=_plain(str(raw.get("title") or "")),
+        title=_plain(str(field("title") or "")),
         text=text,
         published=_date(raw),
-        author=_plain(str(raw.get("author") or "")) or None,
+        author=_plain(str(field("author") or "")) or None,
         entry_hash=entry_hash,
     )
 
@@ -100,7 +105,7 @@ def _plain(fragment: str) -> str:
 def _date(raw: Mapping[str, Any]) -> str | None:
     """The item's date as YYYY-MM-DD, read from the text the feed gave (RFC 822 or RFC 3339)."""
     for key in ("published", "updated", "created"):
-        value = raw.get(key)
+        value = dict.get(raw, key) if isinstance(raw, dict) else raw.get(key)
         if not isinstance(value, str) or not value.strip():
             continue
         try:
@@ -111,7 +116,7 @@ def _date(raw: Mapping[str, Any]) -> str | None:
             return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date().isoformat()
         except ValueError:
             pass
-        parsed = raw.get(f"{key}_parsed")  # feedparser's own reading, in UTC
+        parsed = dict.get(raw, f"{key}_parsed") if isinstance(raw, dict) else None  # feedparser's reading, UTC
         if parsed:
             return date(int(parsed[0]), int(parsed[1]), int(parsed[2])).isoformat()
     return None

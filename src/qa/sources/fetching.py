@@ -221,13 +221,13 @@ class Fetcher:
         """The body, decompressed, cut off past `limit` bytes or the deadline."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit and not response.headers.get("Content-Encoding"):
-            raise FetchFailed(f"{target.url} is {declared} bytes; qa reads at most {limit} (QA_FETCH_MAX_BYTES)")
+            raise FetchFailed(f"{target.url} is {declared} bytes; qa reads at most {limit} bytes (QA_FETCH_MAX_BYTES)")
         body = bytearray()
         try:
             while chunk := response.read(CHUNK, decode_content=True):
                 body += chunk
                 if len(body) > limit:
-                    raise FetchFailed(f"{target.url} is over {limit} bytes; qa reads at most that (QA_FETCH_MAX_BYTES)")
+                    raise FetchFailed(f"{target.url} is longer; qa reads at most {limit} bytes (QA_FETCH_MAX_BYTES)")
                 if time.monotonic() > deadline:
                     raise FetchTimeout(f"{target.url}: the body took longer than QA_FETCH_TIMEOUT")
         except Urllib3Timeout as e:
