@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
 
 from fixtures import API_KEY, CORPUS, database_url, fresh_database
-from sites import Site
 from qa import QA, Settings
 from qa.embedding import SentenceTransformerEmbedder, load_embedder
 from qa.server.app import create_app
+from sites import Site
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from qa.sources import addresses
 
-    def local_only(host: str, port: object, *args: Any, **kwargs: Any) -> Any:
+    def local_only(host: str, port: int, type: int = 0) -> Any:
         try:
             address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host.strip("[]"))
         except ValueError:
@@ -48,7 +48,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         # Loopback is what tests serve on; any other non-public address is returned for the check to refuse.
         if address is None or not (address.is_loopback or addresses.refusal(address)):
             raise socket.gaierror(socket.EAI_NONAME, "tests look up only addresses on this machine")
-        return socket.getaddrinfo(str(address), port, *args, **kwargs, flags=socket.AI_NUMERICHOST)
+        return socket.getaddrinfo(str(address), port, type=type, flags=socket.AI_NUMERICHOST)
 
     monkeypatch.setattr(addresses, "getaddrinfo", local_only)
 

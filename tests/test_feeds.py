@@ -174,7 +174,8 @@ def test_a_feed_that_cannot_be_fetched_is_reported_not_raised(news: QA, site: Si
 
 def test_atom_feeds_and_their_dates() -> None:
     atom = b"""<?xml version="1.0" encoding="utf-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom &amp; Co</title><id>urn:x</id><updated>2024-03-01T00:00:00Z</updated>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom &amp; Co</title><id>urn:x</id>
+<updated>2024-03-01T00:00:00Z</updated>
 <entry><title>First</title><id>urn:1</id><link href="/a/1"/><updated>2024-03-01T23:30:00-05:00</updated>
 <summary type="html">&lt;p&gt;One &lt;b&gt;bold&lt;/b&gt; line.&lt;/p&gt;&lt;p&gt;Two&lt;/p&gt;</summary></entry>
 <entry><title>No link</title><id>urn:2</id><published>2024-02-29T10:00:00Z</published>
