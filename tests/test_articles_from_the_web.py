@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from fixtures import API_KEY, CORPUS, SAMPLE_ID
+from fixtures import CORPUS, SAMPLE_ID
 from qa import QA
 from qa.cli import cli
 from qa.server.app import create_app
