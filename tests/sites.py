@@ -6,12 +6,14 @@ Tests never connect anywhere else: conftest.py keeps every host lookup of qa.sou
 from __future__ import annotations
 
 import hashlib
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
@@ -38,7 +40,7 @@ class Page:
 class Site:
     """An HTTP/1.0 server in a thread; `requests` counts GETs per path, `agents` the User-Agents seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.pages: dict[str, Page] = {}
         self.requests: Counter[str] = Counter()
         self.agents: list[str] = []
@@ -48,6 +50,12 @@ class Site:
         self._count_lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # (certificate, key): HTTPS
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -55,7 +63,7 @@ class Site:
         return int(self.server.server_address[1])
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def put(self, path: str, body: bytes | str = b"", **kwargs: Any) -> Page:
         page = Page(body.encode() if isinstance(body, str) else body, **kwargs)

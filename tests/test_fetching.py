@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import subprocess
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,3 +261,48 @@ def test_what_is_not_html_is_no_article(site: Site) -> None:
     site.put("/data.json", '{"a": 1}', content_type="application/json")
     with pytest.raises(InvalidArticle, match="not an HTML page"):
         article_from_page(fetch_page(Fetcher(LOCAL), site.url("/data.json")))
+
+
+@pytest.fixture
+def tls_site(tmp_path: Path) -> Iterator[tuple[Site, Path]]:
+    """An HTTPS site on 127.0.0.1 whose self-signed certificate names only "localhost"."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    running = Site(tls=(cert, key)).start()
+    running.put("/", "<p>over TLS</p>")
+    yield running, cert
+    running.stop()
+
+
+def test_https_connects_to_the_checked_address_and_checks_the_certificate_by_name(
+    tls_site: tuple[Site, Path],
+) -> None:
+    site, cert = tls_site
+    allow = Settings(fetch_allow=["127.0.0.1"])
+    by_name = f"https://localhost:{site.port}/"
+    assert Fetcher(allow, ca_certs=str(cert)).fetch(by_name).body == b"<p>over TLS</p>"
+    with pytest.raises(FetchFailed, match="TLS failed"):  # the certificate names localhost, not 127.0.0.1
+        Fetcher(allow, ca_certs=str(cert)).fetch(f"https://127.0.0.1:{site.port}/")
+    with pytest.raises(FetchFailed, match="TLS failed"):  # a self-signed certificate is not trusted
+        Fetcher(allow).fetch(by_name)

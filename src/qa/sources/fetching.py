@@ -122,7 +122,8 @@ class Fetched:
 class Fetcher:
     """Fetches URLs under qa's rules (see the module's docstring); one per process, shared by its threads."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, ca_certs: str | None = None) -> None:
+        self.ca_certs = ca_certs  # certificate authorities to trust instead of the system's (tests)
         self.allow: list[Network] = parse_networks(settings.fetch_allow)
         self.max_bytes = settings.fetch_max_bytes
         self.timeout = settings.fetch_timeout
@@ -153,7 +154,11 @@ class Fetcher:
         raise FetchFailed(f"{url} redirects more than {self.max_redirects} times (QA_FETCH_MAX_REDIRECTS)")
 
     def _robots_txt(self, origin: str) -> tuple[int, bytes]:
-        """(status, body) of a site's robots.txt, redirects followed and checked; 599 when unreachable."""
+        """(status, body) of a site's robots.txt, redirects followed and checked; 599 when it cannot be had.
+
+        A site that cannot be fetched from at all (a refused address, no connection, TLS, a time-out) raises that
+        error: the page would fail the same way, and its message says more than "robots.txt unreachable".
+        """
         target = target_of(origin + "/robots.txt")
         try:
             for _ in range(self.max_redirects + 1):
@@ -161,10 +166,13 @@ class Fetcher:
                 if location is None:
                     return fetched.status, fetched.body
                 target = target_of(urljoin(target.url, location))
-        except FetchFailed as e:
-            if e.status is not None and 400 <= e.status < 500:
-                return e.status, b""
-            log.info("robots.txt of %s: %s", origin, e)
+        except (FetchFailed, FetchRefused, InvalidURL) as e:
+            status = e.status if isinstance(e, FetchFailed) else None
+            if status is None and target.origin == origin:
+                raise  # the site itself cannot be fetched from: say why
+            if status is not None and 400 <= status < 500:
+                return status, b""
+            log.info("robots.txt of %s: %s", origin, e)  # a 5xx, or a redirect somewhere qa may not go
         return 599, b""
 
     def _get(self, target: Target, headers: dict[str, str], limit: int) -> tuple[Fetched, str | None]:
@@ -200,7 +208,7 @@ class Fetcher:
         for address in addresses:
             if time.monotonic() > deadline:
                 break
-            pool = _pool(target, str(address), timeout)
+            pool = _pool(target, str(address), timeout, self.ca_certs)
             try:
                 response = pool.urlopen(
                     "GET", target.path, headers=sent, redirect=False, retries=False, preload_content=False
@@ -245,7 +253,7 @@ class Fetcher:
             yield
 
 
-def _pool(target: Target, address: str, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
+def _pool(target: Target, address: str, timeout: urllib3.Timeout, ca_certs: str | None) -> urllib3.HTTPConnectionPool:
     """A one-connection pool to this very address; TLS speaks and checks the URL's own name."""
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
@@ -255,6 +263,7 @@ def _pool(target: Target, address: str, timeout: urllib3.Timeout) -> urllib3.HTT
             maxsize=1,
             retries=False,
             cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs,
             server_hostname=target.host,
             assert_hostname=target.host,
         )
