@@ -3,6 +3,8 @@ summaries standing in for pages that cannot be fetched. The feed state is checke
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import Counter
 from typing import Any
 
@@ -11,9 +13,9 @@ import pytest
 from qa import QA
 from qa.backends.base import FeedItem
 from qa.errors import FeedNotFound, InvalidFeed
-from qa.records import Feed
+from qa.records import Feed, PollReport
 from qa.settings import Settings
-from qa.sources.feeds import parse_feed
+from qa.sources.feeds import parse_feed, poll_forever
 from sites import Site, Story, publish, rss
 
 BOTH_BACK_ENDS = pytest.mark.parametrize("backend", ["faiss", "postgres"], indirect=True)
@@ -193,3 +195,18 @@ def test_a_feed_body_is_never_read_as_a_file_name_or_url(tmp_path: Any) -> None:
     secret.write_text('<rss version="2.0"><channel><title>leaked</title></channel></rss>')
     with pytest.raises(InvalidFeed):
         parse_feed(str(secret).encode(), "https://example.org/feed", "")
+
+
+def test_the_background_poller_polls_until_stopped(news: QA, site: Site) -> None:
+    """What `qa serve --feeds` runs: a poll at once, then one every QA_FEED_INTERVAL seconds, until stopped."""
+    publish(site, [Story(0, 6)])
+    news.follow_feed(site.url("/feed.xml"))
+    reports: queue.Queue[PollReport] = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(target=poll_forever, args=(news.feed_poller, 3600, stop, reports.put), daemon=True)
+    thread.start()
+    first = reports.get(timeout=60)
+    assert first.new == [Story(0, 6).article_id(site)]
+    stop.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and reports.empty()
