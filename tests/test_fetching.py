@@ -306,3 +306,10 @@ def test_https_connects_to_the_checked_address_and_checks_the_certificate_by_nam
         Fetcher(allow, ca_certs=str(cert)).fetch(f"https://127.0.0.1:{site.port}/")
     with pytest.raises(FetchFailed, match="TLS failed"):  # a self-signed certificate is not trusted
         Fetcher(allow).fetch(by_name)
+
+
+def test_very_long_urls_still_get_a_stable_id() -> None:
+    url = "https://example.org/" + "a" * 400 + "?page=2"
+    first = article_id_for(url)
+    assert len(first) <= 300 and first == article_id_for(url) and first.startswith("example.org/aaa")
+    assert first != article_id_for(url.replace("page=2", "page=3"))

@@ -264,8 +264,10 @@ class FeedPoller:
         if not entry.text.strip():
             return None
         url = entry.link or feed.url
-        article_id = article_id_for(entry.link) if entry.link else f"{article_id_for(feed.url)}#{entry.entry_hash[:12]}"
         try:
+            article_id = (
+                article_id_for(entry.link) if entry.link else f"{article_id_for(feed.url)}#{entry.entry_hash[:12]}"
+            )
             article = article_from_mapping(
                 {
                     "id": article_id,

@@ -179,7 +179,7 @@ class Fetcher:
         """One request to a checked address: the response, or the Location of a redirect."""
         addresses = resolve(target.host, target.port, self.allow)
         deadline = time.monotonic() + self.timeout
-        with self._one_at_a_time(target.origin):
+        with self._one_at_a_time(target.host):
             response, pool = self._connect(target, addresses, headers, deadline)
             try:
                 if response.status in REDIRECTS and response.headers.get("Location"):
@@ -245,10 +245,10 @@ class Fetcher:
         return bytes(body)
 
     @contextmanager
-    def _one_at_a_time(self, origin: str) -> Iterator[None]:
-        """At most one request in flight per host (scheme, name and port), across this process's threads."""
+    def _one_at_a_time(self, host: str) -> Iterator[None]:
+        """At most one request in flight per host name (any scheme or port), across this process's threads."""
         with self._locks_lock:
-            lock = self._host_locks.setdefault(origin, threading.Lock())
+            lock = self._host_locks.setdefault(host, threading.Lock())
         with lock:
             yield
 

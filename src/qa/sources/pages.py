@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from qa.articles.ids import checked_id, slug_from_url
+from qa.articles.ids import MAX_ID_CHARS, checked_id, slug_from_url
 from qa.articles.reading import decode, read_html
 from qa.errors import InvalidArticle, InvalidURL
 from qa.records import Article, Origin
@@ -35,7 +36,10 @@ def article_id_for(url: str) -> str:
     if not slug:
         raise InvalidURL(f"the URL {url[:200]!r} has no host")
     query = [(k, v) for k, v in parse_qsl(urlsplit(url).query) if not k.lower().startswith(_TRACKING)]
-    return checked_id(slug + ("?" + urlencode(query) if query else ""), url)
+    article_id = slug + ("?" + urlencode(query) if query else "")
+    if len(article_id) > MAX_ID_CHARS:  # still stable: the start of the slug and a hash of all of it
+        article_id = article_id[: MAX_ID_CHARS - 17] + "#" + hashlib.sha256(article_id.encode()).hexdigest()[:16]
+    return checked_id(article_id, url)
 
 
 def now() -> str:
