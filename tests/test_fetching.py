@@ -313,3 +313,12 @@ def test_very_long_urls_still_get_a_stable_id() -> None:
     first = article_id_for(url)
     assert len(first) <= 300 and first == article_id_for(url) and first.startswith("example.org/aaa")
     assert first != article_id_for(url.replace("page=2", "page=3"))
+
+
+def test_a_closed_port_is_a_connection_failure_not_a_time_out() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(FetchFailed, match=f"cannot connect to http://127.0.0.1:{port}") as caught:
+        Fetcher(LOCAL).fetch(f"http://127.0.0.1:{port}/a")
+    assert not isinstance(caught.value, FetchTimeout)

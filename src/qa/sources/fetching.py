@@ -213,10 +213,14 @@ class Fetcher:
                 response = pool.urlopen(
                     "GET", target.path, headers=sent, redirect=False, retries=False, preload_content=False
                 )
+            except NewConnectionError as e:  # refused or unreachable (urllib3 files it under time-outs too)
+                pool.close()
+                last_error = e
+                continue
             except Urllib3Timeout as e:
                 pool.close()
                 raise FetchTimeout(f"{target.url}: no answer within the time limit (QA_FETCH_TIMEOUT)") from e
-            except (NewConnectionError, ProtocolError, SSLError, Urllib3Error) as e:
+            except (ProtocolError, SSLError, Urllib3Error) as e:
                 pool.close()
                 last_error = e
                 continue
