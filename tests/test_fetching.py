@@ -18,7 +18,7 @@ from qa.settings import Settings
 from qa.sources import addresses
 from qa.sources.addresses import parse_networks, refusal, resolve
 from qa.sources.fetching import Fetcher, target_of
-from qa.sources.pages import article_from_page, article_id_for, fetch_page
+from qa.sources.pages import article_from_page, article_id_for, fetch_page, same_site
 from sites import Site, Story
 
 LOCAL = Settings(fetch_allow=["127.0.0.1"])
@@ -322,3 +322,11 @@ def test_a_closed_port_is_a_connection_failure_not_a_time_out() -> None:
     with pytest.raises(FetchFailed, match=f"cannot connect to http://127.0.0.1:{port}") as caught:
         Fetcher(LOCAL).fetch(f"http://127.0.0.1:{port}/a")
     assert not isinstance(caught.value, FetchTimeout)
+
+
+def test_only_the_same_site_may_name_the_canonical_url() -> None:
+    assert same_site("https://www.example.org/a", "https://example.org/b")
+    assert same_site("https://m.example.org/a", "https://www.example.org/a")
+    assert not same_site("https://example.org/a", "https://evil.example.org/a")
+    assert not same_site("https://github.io/a", "https://someone.github.io/a")
+    assert not same_site("https://example.org.evil.com/a", "https://example.org/a")

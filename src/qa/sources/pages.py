@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -25,9 +26,16 @@ def site_of(url: str) -> str:
 
 
 def same_site(url: str, other: str) -> bool:
-    """Whether two URLs are on one site: the same host, or one a subdomain of the other ("www." aside)."""
-    a, b = site_of(url), site_of(other)
-    return bool(a) and (a == b or a.endswith("." + b) or b.endswith("." + a))
+    """Whether two URLs are on one site: the same host once a leading "www.", "m." or "amp." is set aside.
+
+    Deliberately not "one a subdomain of the other": on shared hosts (github.io, blogspot.com) a user's
+    subdomain must not speak for the parent domain or its other users.
+    """
+
+    def host(u: str) -> str:
+        return re.sub(r"^(?:www|m|amp)\.", "", site_of(u))
+
+    return bool(site_of(url)) and host(url) == host(other)
 
 
 def article_id_for(url: str) -> str:
