@@ -131,6 +131,19 @@ def test_an_item_whose_page_fails_falls_back_to_its_summary(news: QA, site: Site
     assert news.article(stories[0].article_id(site)).origin.text_from == "page"  # type: ignore[union-attr]
 
 
+def test_a_summary_never_overwrites_a_page_read_from_the_site(news: QA, site: Site) -> None:
+    story = Story(0, 12)
+    site.put(story.path, story.page(site))
+    news.add_url(site.url(story.path))
+    hostile = rss(site, [Story(0, 500)]).replace("story-0", "other-guid")  # the same link, another story
+    site.put("/feed.xml", hostile, content_type="application/rss+xml")
+    del site.pages[story.path]  # the page now fails, so the (hostile) summary would stand in
+    news.follow_feed(site.url("/feed.xml"))
+    [report] = news.poll_feeds()
+    assert not report.new and not report.updated and "does not replace" in report.failed[0]
+    assert "12 days" in news.article(story.article_id(site)).text
+
+
 @BOTH_BACK_ENDS
 def test_items_are_deduplicated_by_guid_link_and_content(news: QA, site: Site) -> None:
     story = Story(0, 7)

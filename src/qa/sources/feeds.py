@@ -244,6 +244,9 @@ class FeedPoller:
             except QAError as e:
                 reason = str(e)
         fallback = self._from_summary(feed, entry, reason)
+        if fallback is not None and not self._may_replace(fallback.id, feed):
+            reason += "; its summary does not replace the article already indexed under its id"
+            fallback = None
         if fallback is None:
             report.failed.append(f"{entry.link or entry.key}: {reason}")
         return fallback, FeedItem(entry.key, entry.link, entry.entry_hash, fallback.id if fallback else None)
@@ -257,6 +260,16 @@ class FeedPoller:
                 "author": article.author or entry.author,
             }
         )
+
+    def _may_replace(self, article_id: str, feed: Feed) -> bool:
+        """Whether a feed's summary may be written under this id: nothing is there, or this feed's summary is.
+
+        A feed names any link it likes; its summary must not overwrite a page read from the site, a file or an
+        upload (a page fetched later does replace a summary).
+        """
+        stored = self.backend.article(article_id)
+        origin = stored.origin if stored is not None else None
+        return stored is None or (origin is not None and origin.text_from == "feed summary" and origin.feed == feed.url)
 
     @staticmethod
     def _from_summary(feed: Feed, entry: Entry, reason: str) -> Article | None:
