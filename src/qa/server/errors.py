@@ -17,10 +17,16 @@ from starlette.routing import Match, Mount
 from qa.errors import (
     ArticleNotFound,
     DatabaseUnavailable,
+    FeedNotFound,
+    FetchFailed,
+    FetchRefused,
+    FetchTimeout,
     IndexBusy,
     IndexMismatch,
     InvalidArticle,
+    InvalidFeed,
     InvalidQuestion,
+    InvalidURL,
     ModelUnavailable,
     PayloadTooLarge,
     QAError,
@@ -41,6 +47,14 @@ middleware."""
 
 STATUS: dict[type[QAError], int] = {
     ArticleNotFound: 404,
+    FeedNotFound: 404,
+    # Fetching: a refused address or robots.txt is 403 (qa may not fetch it), a URL it cannot use 422, a site
+    # that fails 502, one too slow 504. FetchTimeout comes before FetchFailed, its parent.
+    FetchRefused: 403,
+    InvalidURL: 422,
+    InvalidFeed: 422,
+    FetchTimeout: 504,
+    FetchFailed: 502,
     InvalidArticle: 422,
     InvalidQuestion: 422,
     PayloadTooLarge: 413,
