@@ -368,6 +368,14 @@ def serve(
     # Workers build their app from the environment, so hand the settings over through it.
     os.environ["QA_INDEX_DIR"] = str(settings.index_dir)
     os.environ["QA_MODEL"] = settings.model
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker keeps its own metrics; in prometheus_client's multiprocess mode they write them to files
+        # here and any worker's /metrics adds them up. A fresh folder per run: old files would be counted too.
+        import tempfile
+
+        metrics_dir = tempfile.TemporaryDirectory(prefix="qa-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     with _domain_errors():
         obj.qa.counts()  # fail here, with a clear message, if the index cannot be opened
     if watch_corpus:
@@ -399,14 +407,38 @@ def serve(
 
     raise_open_file_limit()
     click.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
-    uvicorn.run(
-        "qa.server.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        **uvicorn_options(settings),
-    )
+    try:
+        uvicorn.run(
+            "qa.server.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            **uvicorn_options(settings),
+        )
+    finally:
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
+
+
+@cli.command(name="mcp")
+@pass_context
+def mcp_(obj: Context) -> None:
+    """Serve the articles to an AI assistant over MCP on stdin/stdout, until the assistant closes it.
+
+    Tools: ask, search, get_article, list_articles; articles are resources (qa://articles/{id}).
+    `qa serve` offers the same over HTTP at /mcp.
+
+    \b
+    Example:
+      QA_INDEX_DIR=/srv/qa/index qa mcp
+      # in an assistant's config: {"command": "qa", "args": ["mcp"], "env": {"QA_INDEX_DIR": "/srv/qa/index"}}
+    """
+    from qa.mcp.server import run_stdio
+
+    with _domain_errors():
+        obj.qa.counts()  # fail here, with one line on stderr, if the index cannot be opened
+    run_stdio(obj.qa)
 
 
 @cli.command()

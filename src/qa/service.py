@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from qa import events
 from qa.answering.compose import compose, hits_for
 from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_sentences
 from qa.articles.reading import read_bytes
@@ -116,6 +117,7 @@ class QA:
         return self._embedder.name if self._embedder is not None else self.settings.model
 
     # -- questions ----------------------------------------------------------------------------------
+    @events.query("ask")
     def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
         """An extractive answer citing its passages, or an abstention when nothing relevant is indexed.
 
@@ -137,6 +139,7 @@ class QA:
         answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score)
         return answer, ranking
 
+    @events.query("search")
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The passages most relevant to a query, best first, each with its best sentence highlighted."""
         query, top_k = self._check_query(query, top_k)

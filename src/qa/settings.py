@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         1000, ge=1, description="Connections and requests `qa serve` handles at once; beyond, requests get 503."
     )
     keepalive_timeout: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open.")
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without the API key (otherwise it needs Authorization: Bearer QA_API_KEY)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Access log lines of `qa serve`: `key=value` text, or one JSON object per line."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins (comma-separated) allowed to call the API from a browser; empty means CORS is off.",
