@@ -21,8 +21,8 @@ from mcp_types import TextContent, TextResourceContents
 
 from fixtures import SAMPLE_ID
 from qa import QA
-from qa.mcp.server import MAX_ARTICLE_CHARS, ArticlePage, SearchResults
-from qa.records import Answer, ArticleText
+from qa.mcp.server import MAX_ARTICLE_CHARS
+from qa.records import Answer, ArticlePage, ArticleText, SearchResults
 from qa.server.app import create_app
 from serving import serving
 from test_history import FIRST, FOLLOW_UP, HOI_AN, PLOVDIV

@@ -61,6 +61,15 @@ class ArticleSummary(BaseModel):
     passages: int
 
 
+class ArticlePage(BaseModel):
+    """A page of article summaries, newest first, with the total (GET /api/articles, the MCP tool)."""
+
+    total: int
+    offset: int
+    limit: int
+    articles: list[ArticleSummary]
+
+
 class Passage(BaseModel):
     """A span of an article's text small enough for the model to read whole."""
 
@@ -83,6 +92,12 @@ class SearchHit(BaseModel):
     end: int
     highlight: tuple[int, int] = Field(description="The supporting sentence's span in the article text.")
     score: float
+
+
+class SearchResults(BaseModel):
+    """Passages for a query, best first (GET /api/search, the MCP tool)."""
+
+    results: list[SearchHit]
 
 
 class Citation(SearchHit):

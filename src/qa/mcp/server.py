@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from qa.errors import ArticleNotFound, QAError
 from qa.mcp import rendering
-from qa.records import Answer, ArticleSummary, ArticleText, SearchHit, Turn
+from qa.records import Answer, ArticlePage, ArticleText, SearchResults, Turn
 from qa.service import QA
 
 MAX_ARTICLE_CHARS = 20_000  # the most article text one get_article call returns; call again from `end` for more
@@ -37,21 +37,6 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 
 # A function told about each HTTP tool call that takes from the rate limit: None to go ahead, else why not.
 RateCheck = Callable[[Request], str | None]
-
-
-class SearchResults(BaseModel):
-    """Passages for a query, best first (as GET /api/search)."""
-
-    results: list[SearchHit]
-
-
-class ArticlePage(BaseModel):
-    """A page of articles, newest first (as GET /api/articles)."""
-
-    total: int
-    offset: int
-    limit: int
-    articles: list[ArticleSummary]
 
 
 def ask_answer(qa: QA, question: str, history: Sequence[Turn], top_k: int) -> Answer:

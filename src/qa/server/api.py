@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from qa.articles.ids import ID_PATTERN, MAX_ID_CHARS
 from qa.articles.reading import article_from_mapping, load_json
 from qa.errors import InvalidArticle, InvalidURL, PayloadTooLarge
-from qa.records import Answer, ArticleSummary, ArticleText, SearchHit, Sources, Turn
+from qa.records import Answer, ArticlePage, ArticleText, SearchResults, Sources, Turn
 from qa.server.limits import check_auth_failures, count_auth_failure, rate_limited
 from qa.service import QA
 
@@ -44,21 +44,6 @@ class AskRequest(BaseModel):
         if isinstance(value, str | bool):
             raise ValueError("top_k must be a JSON integer")  # pydantic would read "5" and true as numbers
         return value
-
-
-class SearchResponse(BaseModel):
-    """Passages for a query, best first."""
-
-    results: list[SearchHit]
-
-
-class ArticlePage(BaseModel):
-    """A page of articles."""
-
-    total: int
-    offset: int
-    limit: int
-    articles: list[ArticleSummary]
 
 
 class ArticleWrite(BaseModel):
@@ -163,7 +148,7 @@ def ask(body: AskRequest, qa: QADep) -> Answer:
 
 @router.get(
     "/search",
-    response_model=SearchResponse,
+    response_model=SearchResults,
     summary="Find the passages most relevant to a query",
     dependencies=[Depends(rate_limited)],
     responses=_errors(409, 422, 429, 503) | _links(200, "$response.body#/results/0/article_id"),
@@ -172,9 +157,9 @@ def search(
     qa: QADep,
     q: Annotated[str, Query(description="The query.", json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})],
     top_k: Annotated[int, Query(description="Passages to return, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
-) -> SearchResponse:
+) -> SearchResults:
     """Passages best first, each with its supporting sentence's span as `highlight`."""
-    return SearchResponse(results=qa.search(q, top_k))
+    return SearchResults(results=qa.search(q, top_k))
 
 
 @router.get(
