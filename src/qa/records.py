@@ -67,10 +67,21 @@ class Citation(SearchHit):
     n: int
 
 
+class Turn(BaseModel):
+    """An earlier turn of a conversation, as the client holds it: the question, its answer, the articles cited."""
+
+    question: str = Field(description="The question as asked.")
+    answer: str = Field("", description="The answer given (the server's own, or any text).")
+    article_ids: list[str] = Field(default=[], description="The articles that turn cited, when known.")
+
+
 class Answer(BaseModel):
     """An extractive answer with its citations, or an abstention."""
 
     question: str
+    query: str = Field(
+        "", description="The self-contained text that was searched: the question itself when it stands alone."
+    )
     answer: str
     abstained: bool
     citations: list[Citation]

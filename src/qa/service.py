@@ -11,12 +11,13 @@ from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_se
 from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
+from qa.conversation.context import ConversationContext, ConversationWeights, build_context
 from qa.embedding import Embedder, load_embedder
 from qa.errors import ArticleNotFound, InvalidQuestion, PayloadTooLarge
 from qa.indexing.pipeline import Indexer
 from qa.indexing.recorded import check_model
 from qa.progress import Progress
-from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit
+from qa.records import Answer, Article, ArticleSummary, IngestReport, SearchHit, Turn
 from qa.retrieval.hybrid import Candidate, retrieve
 from qa.settings import Settings
 from qa.text.unicode import is_unicode
@@ -37,6 +38,7 @@ class QA:
         self._backend: Backend | None = None
         self._indexer: Indexer | None = None
         self._rebuilding = False
+        self.conversation_weights = ConversationWeights()
 
     @property
     def backend(self) -> Backend:
@@ -78,16 +80,38 @@ class QA:
         return self._embedder.name if self._embedder is not None else self.settings.model
 
     # -- questions ----------------------------------------------------------------------------------
-    def ask(self, question: str, top_k: int = 5) -> Answer:
-        """An extractive answer citing its passages, or an abstention when nothing relevant is indexed."""
-        return self.ask_ranked(question, top_k)[0]
+    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
+        """An extractive answer citing its passages, or an abstention when nothing relevant is indexed.
 
-    def ask_ranked(self, question: str, top_k: int = 5, depth: int = 0) -> tuple[Answer, list[Candidate]]:
+        `history` holds the conversation's earlier turns, oldest first: a follow-up ("In what city?", "And what
+        about its gas?") is then searched in their context, and `Answer.query` says what was searched.
+        """
+        return self.ask_ranked(question, top_k, history=history)[0]
+
+    def ask_ranked(
+        self, question: str, top_k: int = 5, depth: int = 0, history: Sequence[Turn] | None = None
+    ) -> tuple[Answer, list[Candidate]]:
         """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
         question, top_k = self._check_query(question, top_k)
-        ranking, sentences = self._rank(question, top_k, depth)
-        answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score)
+        context = self.context(question, self._check_history(history or ()))
+        ranking, sentences = self._rank(question, top_k, depth, context)
+        answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score, context.query)
         return answer, ranking
+
+    def context(self, question: str, history: Sequence[Turn]) -> ConversationContext:
+        """What the earlier turns tell about a question (qa.conversation); nothing when there are none."""
+        if not history:
+            return ConversationContext.alone(question)
+        settings = self.settings
+        return build_context(
+            self.backend,
+            self.embedder,
+            question,
+            history,
+            self.conversation_weights,
+            fusion=settings.fusion,
+            dense_weight=settings.dense_weight,
+        )
 
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The passages most relevant to a query, best first, each with its best sentence highlighted."""
@@ -95,25 +119,65 @@ class QA:
         ranking, sentences = self._rank(query, top_k)
         return hits_for(ranking[:top_k], sentences[:top_k])
 
-    def _rank(self, query: str, top_k: int, depth: int = 0) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-        """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head."""
+    def _rank(
+        self, query: str, top_k: int, depth: int = 0, context: ConversationContext | None = None
+    ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+        """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head.
+
+        With a conversation context, its search text is searched, its articles favoured, and sentences are scored
+        by the question's own words plus the context's bonus (near the previous answer, in its articles).
+        """
         settings = self.settings
         embedder = self.embedder
-        vector = embedder.encode_cached([query])[0]
+        search = context.query if context is not None else query
+        vector = embedder.encode_cached([search])[0]
         head_size = max(top_k, settings.rerank_depth)
         ranking = retrieve(
             self.backend,
-            query,
+            search,
             vector,
             max(head_size, depth),
             fusion=settings.fusion,
             dense_weight=settings.dense_weight,
+            boost=context.boost if context is not None else None,
         )
         head, rest = ranking[:head_size], ranking[head_size:]
-        sentences = score_sentences(query, vector, head, embedder)
+        if search != query:
+            # The carried topic found the passages; the question's own words pick the answer's sentences.
+            vector = embedder.encode_cached([query])[0]
+        sentences = score_sentences(query, vector, head, embedder, context)
         if settings.rerank_depth:
             head, sentences = rerank(head, sentences, RERANK_WEIGHT)
         return head + rest, sentences
+
+    def _check_history(self, history: Sequence[Turn]) -> list[Turn]:
+        """The turns, within QA_MAX_HISTORY_TURNS and QA_MAX_HISTORY_CHARS; an error names the field at fault."""
+        settings = self.settings
+        if len(history) > settings.max_history_turns:
+            raise InvalidQuestion(
+                f"history: {len(history)} turns; the limit is {settings.max_history_turns} (QA_MAX_HISTORY_TURNS)"
+            )
+        total = 0
+        for i, turn in enumerate(history):
+            for name in ("question", "answer"):
+                text: str = getattr(turn, name)
+                if not is_unicode(text):
+                    raise InvalidQuestion(f"history.{i}.{name}: not valid Unicode text (it holds a lone surrogate)")
+                total += len(text)
+            if not turn.question.split():
+                raise InvalidQuestion(f"history.{i}.question: the question is empty")
+            for j, article_id in enumerate(turn.article_ids):
+                if not is_unicode(article_id):
+                    raise InvalidQuestion(f"history.{i}.article_ids.{j}: not valid Unicode text")
+                total += len(article_id)
+        if total > settings.max_history_chars:
+            raise InvalidQuestion(
+                f"history: {total} characters in its turns (questions, answers, article ids); the limit is"
+                f" {settings.max_history_chars} (QA_MAX_HISTORY_CHARS)"
+            )
+        return [
+            Turn(question=" ".join(t.question.split()), answer=t.answer, article_ids=t.article_ids) for t in history
+        ]
 
     def _check_query(self, text: str, top_k: int) -> tuple[str, int]:
         if len(text) > self.settings.max_question_chars:
