@@ -70,7 +70,7 @@ class Citation(SearchHit):
 class Turn(BaseModel):
     """An earlier turn of a conversation, as the client holds it: the question, its answer, the articles cited."""
 
-    question: str = Field(description="The question as asked.")
+    question: str = Field(description="The question as asked.", json_schema_extra={"minLength": 1})
     answer: str = Field("", description="The answer given (the server's own, or any text).")
     article_ids: list[str] = Field(default=[], description="The articles that turn cited, when known.")
 

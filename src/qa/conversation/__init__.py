@@ -8,5 +8,15 @@ from __future__ import annotations
 
 from qa.conversation.context import Anchor, ConversationContext, ConversationWeights, build_context
 from qa.conversation.followup import search_text, stands_alone
+from qa.conversation.thread import trimmed, turn_of
 
-__all__ = ["Anchor", "ConversationContext", "ConversationWeights", "build_context", "search_text", "stands_alone"]
+__all__ = [
+    "Anchor",
+    "ConversationContext",
+    "ConversationWeights",
+    "build_context",
+    "search_text",
+    "stands_alone",
+    "trimmed",
+    "turn_of",
+]

@@ -22,7 +22,8 @@ QUESTION = 0.5  # weight of the question's words
 MEANING = 2.0  # weight of the question's cosine to the sentence (when the article's sentence vectors are known)
 NEAR = 0.1  # bonus for being at or up to two sentences after the turn before's place
 NEAR_NO_TEXT = 0.3  # ... when the answer has no text (yes/no)
-MIN_SCORE = 0.5  # below this, the turn is not placed at all
+MIN_SCORE = 0.5  # below this, the turn is not placed at all (half the answer's words)
+MIN_SCORE_NO_TEXT = 0.25  # ... or, for a yes/no answer, half the question's (weighted) words
 
 
 def _normal(text: str) -> str:
@@ -102,7 +103,7 @@ def locate_turn(
     meaning = None
     if question_vector is not None and article.vectors is not None:
         meaning = article.vectors @ question_vector.reshape(-1)
-    best, best_score = None, MIN_SCORE
+    best, best_score = None, MIN_SCORE if wanted or answer_stems else MIN_SCORE_NO_TEXT
     for i in range(n):
         stems = article.stems[i]
         score = 0.0

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from qa.records import Turn
-from qa.text.words import query_terms
+from qa.text.words import QUESTION_WORDS, query_terms
 
 # Words that point back at something said before ("What did he do?", "its gas", "Is Staten Island one?").
 REFERRING = frozenset(
@@ -23,7 +23,7 @@ ASKING_WORDS = frozenset(
 )
 MARKER = re.compile(r"\s*\[\d+\]")
 # Answers with no text to look for in an article.
-NO_TEXT = frozenset({"yes", "no", "unknown", "none", "yes.", "no.", "not found in the articles."})
+NO_TEXT = frozenset({"yes", "no", "unknown", "none", "not found in the articles"})
 
 
 def words(text: str) -> list[str]:
@@ -33,7 +33,7 @@ def words(text: str) -> list[str]:
 
 def own_terms(question: str) -> list[str]:
     """The question's content words: what it asks about, beyond question words and stop words."""
-    return [t for t in query_terms(question) if t not in ASKING_WORDS]
+    return [t for t in query_terms(question) if t not in ASKING_WORDS and t not in QUESTION_WORDS]
 
 
 def stands_alone(question: str, history: Sequence[Turn]) -> bool:
@@ -62,14 +62,17 @@ _NAMED = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'’-]*|\d")
 def answer_text(turn: Turn) -> str:
     """A turn's answer up to its first [n] marker (the server's best sentence); empty for yes, no or an abstention."""
     text = MARKER.split(turn.answer, maxsplit=1)[0].strip()
-    return "" if text.lower().strip(" .!") in {t.strip(".") for t in NO_TEXT} else text
+    return "" if text.lower().strip(" .!") in NO_TEXT else text
 
 
 def topic_terms(history: Sequence[Turn], limit: int = 8) -> list[str]:
-    """Names and key words of the recent turns, newest first: what an elliptical question is about."""
+    """Key words of the recent turns, newest first, each turn's question before its answer.
+
+    What an elliptical question is about; the question first, since the server's own answers are whole sentences.
+    """
     found: list[str] = []
     for turn in reversed(history):
-        for text in (answer_text(turn), turn.question):
+        for text in (turn.question, answer_text(turn)):
             for term in own_terms(text):
                 if term not in found:
                     found.append(term)

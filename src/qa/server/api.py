@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from qa.articles.ids import ID_PATTERN, MAX_ID_CHARS
 from qa.articles.reading import article_from_mapping
 from qa.errors import InvalidArticle, PayloadTooLarge
-from qa.records import Answer, Article, ArticleSummary, SearchHit
+from qa.records import Answer, Article, ArticleSummary, SearchHit, Turn
 from qa.server.limits import rate_limited
 from qa.service import QA
 
@@ -31,6 +31,12 @@ class AskRequest(BaseModel):
         json_schema_extra={"minLength": 1, "pattern": NOT_BLANK},
     )
     top_k: int = Field(5, description="Passages to retrieve, 1 to QA_MAX_TOP_K.", ge=1)
+    history: list[Turn] = Field(
+        default=[],
+        description="The conversation's earlier turns, oldest first (at most QA_MAX_HISTORY_TURNS, and"
+        " QA_MAX_HISTORY_CHARS characters in all): a follow-up such as 'In what city?' is searched in their context."
+        " The server keeps no state; the client sends the thread with each question.",
+    )
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -143,7 +149,7 @@ router = APIRouter(prefix="/api")
 )
 def ask(body: AskRequest, qa: QADep) -> Answer:
     """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
-    return qa.ask(body.question, body.top_k)
+    return qa.ask(body.question, body.top_k, history=body.history)
 
 
 @router.get(
@@ -280,11 +286,14 @@ def delete_article(article_id: str, qa: QADep) -> ArticleWrite:
     return ArticleWrite(articles={article_id: "deleted"})
 
 
-def document_limits(schema: dict[str, Any], max_question_chars: int, max_top_k: int) -> dict[str, Any]:
-    """The OpenAPI schema with the configured question length and top_k bounds written in."""
+def document_limits(
+    schema: dict[str, Any], max_question_chars: int, max_top_k: int, max_history_turns: int = 20
+) -> dict[str, Any]:
+    """The OpenAPI schema with the configured question length, top_k and history bounds written in."""
     ask = schema["components"]["schemas"]["AskRequest"]["properties"]
     ask["question"]["maxLength"] = max_question_chars
     ask["top_k"]["maximum"] = max_top_k
+    ask["history"]["maxItems"] = max_history_turns
     for parameter in schema["paths"]["/api/search"]["get"]["parameters"]:
         if parameter["name"] == "q":
             parameter["schema"]["maxLength"] = max_question_chars

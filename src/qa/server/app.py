@@ -49,7 +49,9 @@ def create_app(qa: QA | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_limits(default_openapi(), settings.max_question_chars, settings.max_top_k)
+            app.openapi_schema = document_limits(
+                default_openapi(), settings.max_question_chars, settings.max_top_k, settings.max_history_turns
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
