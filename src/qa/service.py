@@ -130,7 +130,8 @@ class QA:
         settings = self.settings
         embedder = self.embedder
         search = context.query if context is not None else query
-        vector = embedder.encode_cached([search])[0]
+        question_vector = embedder.encode_cached([query])[0]
+        vector = context.search_vector(question_vector) if context is not None else question_vector
         head_size = max(top_k, settings.rerank_depth)
         ranking = retrieve(
             self.backend,
@@ -142,10 +143,8 @@ class QA:
             boost=context.boost if context is not None else None,
         )
         head, rest = ranking[:head_size], ranking[head_size:]
-        if search != query:
-            # The carried topic found the passages; the question's own words pick the answer's sentences.
-            vector = embedder.encode_cached([query])[0]
-        sentences = score_sentences(query, vector, head, embedder, context)
+        # The conversation's topic found the passages; the question's own words pick the answer's sentences.
+        sentences = score_sentences(query, question_vector, head, embedder, context)
         if settings.rerank_depth:
             head, sentences = rerank(head, sentences, RERANK_WEIGHT)
         return head + rest, sentences

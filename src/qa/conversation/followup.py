@@ -88,7 +88,11 @@ def search_text(question: str, history: Sequence[Turn], limit: int = 8) -> str:
     return f"{question} ({' '.join(carried)})" if carried else question
 
 
-def history_text(history: Sequence[Turn], turns: int) -> str:
-    """The last `turns` turns' questions and answers, oldest first, as one text to search the topic with."""
-    recent = history[-turns:] if turns else history
-    return " ".join(f"{t.question} {answer_text(t)}".strip() for t in recent)
+def turn_text(turn: Turn) -> str:
+    """A turn's question and answer, as one text to search its topic with."""
+    return f"{turn.question} {answer_text(turn)}".strip()
+
+
+def history_text(history: Sequence[Turn]) -> str:
+    """The turns' questions and answers, oldest first, as one text."""
+    return " ".join(turn_text(t) for t in history)
