@@ -9,7 +9,7 @@ from qa import QA, Article
 from qa.conversation import ConversationContext, search_text, stands_alone, trimmed, turn_of
 from qa.conversation.anchor import ArticleSentences, locate, locate_turn
 from qa.conversation.context import Anchor, ConversationWeights
-from qa.conversation.followup import answer_text, topic_terms
+from qa.conversation.followup import answer_text, history_text, topic_terms, turn_text
 from qa.errors import InvalidQuestion
 from qa.records import Answer, Citation, Turn
 
@@ -93,6 +93,14 @@ def test_an_answer_is_read_up_to_its_first_marker_and_yes_no_have_no_text() -> N
     assert answer_text(Turn(question="q", answer="It rained. [1] Then it snowed. [2]")) == "It rained."
     assert answer_text(Turn(question="q", answer="Yes.")) == ""
     assert answer_text(Turn(question="q", answer="Not found in the articles.")) == ""
+
+
+def test_a_long_history_is_searched_within_bounds() -> None:
+    turns = [Turn(question=f"What about topic{i} and subject{i}?", answer=f"detail{i} " * 200) for i in range(40)]
+    assert len(turn_text(turns[0])) <= 300
+    text = history_text(turns, max_terms=30)
+    assert "topic39" in text and "topic0" not in text  # the newest turns are kept
+    assert len(set(text.lower().split())) < 60
 
 
 # -- where the previous answer sits ---------------------------------------------------------------------------

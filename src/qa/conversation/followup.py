@@ -22,6 +22,7 @@ ASKING_WORDS = frozenset(
     "have had kind type sort name".split()
 )
 MARKER = re.compile(r"\s*\[\d+\]")
+TURN_CHARS = 300  # of a turn's question and answer, read for its topic
 # Answers with no text to look for in an article.
 NO_TEXT = frozenset({"yes", "no", "unknown", "none", "not found in the articles"})
 
@@ -89,10 +90,21 @@ def search_text(question: str, history: Sequence[Turn], limit: int = 8) -> str:
 
 
 def turn_text(turn: Turn) -> str:
-    """A turn's question and answer, as one text to search its topic with."""
-    return f"{turn.question} {answer_text(turn)}".strip()
+    """A turn's question and answer, as one text to search its topic with (at most TURN_CHARS characters)."""
+    return f"{turn.question} {answer_text(turn)}".strip()[:TURN_CHARS]
 
 
-def history_text(history: Sequence[Turn]) -> str:
-    """The turns' questions and answers, oldest first, as one text."""
-    return " ".join(turn_text(t) for t in history)
+def history_text(history: Sequence[Turn], max_terms: int = 128) -> str:
+    """The turns' texts, newest first, as long as they add up to at most `max_terms` content words.
+
+    The bounds keep a long history's search as cheap as a question's (a conversation on coqa-wiki has at most 92).
+    """
+    texts: list[str] = []
+    terms: set[str] = set()
+    for turn in reversed(history):
+        text = turn_text(turn)
+        terms.update(query_terms(text))
+        if len(terms) > max_terms and texts:
+            break
+        texts.append(text)
+    return " ".join(texts)
