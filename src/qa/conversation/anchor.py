@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -46,15 +47,21 @@ class ArticleSentences:
     @classmethod
     def of(cls, text: str, passages: Sequence[PassageRow] = ()) -> ArticleSentences:
         """The article's sentences; the passages' stored sentence vectors are pooled onto them when given."""
-        spans = tuple(sentence_spans(text))
-        normal = tuple(_normal(text[s:e]) for s, e in spans)
-        stems = tuple(frozenset(stem(w) for w in n.split()) for n in normal)
+        spans, normal, stems = _sentences(text)
         return cls(spans, normal, stems, _pooled(spans, passages))
 
     @property
     def starts(self) -> tuple[int, ...]:
         """Each sentence's first character offset."""
         return tuple(s for s, _ in self.spans)
+
+
+@functools.lru_cache(maxsize=256)
+def _sentences(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...], tuple[frozenset[str], ...]]:
+    """An article's sentence spans, normalised words and stems (remembered: a conversation asks about one article)."""
+    spans = tuple(sentence_spans(text))
+    normal = tuple(_normal(text[s:e]) for s, e in spans)
+    return spans, normal, tuple(frozenset(stem(w) for w in n.split()) for n in normal)
 
 
 def _pooled(spans: Sequence[tuple[int, int]], passages: Sequence[PassageRow]) -> Vectors | None:
