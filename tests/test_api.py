@@ -33,7 +33,8 @@ def test_ask_returns_an_answer_with_citations(client: TestClient) -> None:
     response = client.post("/api/ask", json={"question": "What does Nurly Zhol mean?"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"question", "answer", "abstained", "citations"}
+    assert set(body) == {"question", "query", "answer", "abstained", "citations"}
+    assert body["query"] == body["question"]  # a question asked alone is searched as it is
     assert body["abstained"] is False and "lighted path" in body["answer"] and "[1]" in body["answer"]
     first = body["citations"][0]
     assert set(first) == CITATION_FIELDS

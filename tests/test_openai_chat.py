@@ -15,14 +15,13 @@ from fixtures import API_KEY, SAMPLE_ID
 from qa import QA
 from qa.answering.compose import NOT_FOUND
 from qa.errors import InvalidQuestion
-from qa.records import Answer, Turn
+from qa.records import Answer
 from qa.server.app import create_app
 from qa.server.openai_chat import (
     SOURCES,
     ChatMessage,
     Exchange,
     conversation_of,
-    recent_turns,
     reply_text,
     stream_events,
     without_sources,
@@ -133,14 +132,6 @@ def test_a_follow_up_is_answered_from_the_conversations_article(sample_qa: QA) -
     assert answer.question == FOLLOW_UP and answer.citations[0].article_id == PLOVDIV.id
     assert "40,000" in (follow_up.choices[0].message.content or "")
     assert _qa_field(long).citations[0].article_id == PLOVDIV.id
-
-
-def test_recent_turns_keep_the_newest_within_both_limits() -> None:
-    turns = [Turn(question=f"q{i}", answer="a" * 10) for i in range(5)]  # 12 characters each
-    assert recent_turns(turns, max_turns=3, max_chars=1000) == turns[2:]
-    assert recent_turns(turns, max_turns=10, max_chars=30) == turns[3:]
-    assert recent_turns(turns, max_turns=0, max_chars=1000) == []
-    assert recent_turns([Turn(question="q", answer="a" * 50)], max_turns=5, max_chars=10) == []
 
 
 def test_an_abstention_is_a_normal_reply_that_says_so(client: openai.OpenAI) -> None:

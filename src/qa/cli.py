@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,12 +10,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
+from qa.conversation_eval import MODES as CONVERSATION_MODES
 from qa.errors import QAError
-from qa.records import Answer, Feed, IngestReport, PollReport, SearchHit
+from qa.records import Answer, Feed, IngestReport, PollReport, SearchHit, Turn
 from qa.service import QA
 from qa.settings import Settings
 
@@ -136,17 +138,91 @@ def _shard(value: str | None) -> tuple[int, int] | None:
 @click.argument("question")
 @click.option("--top-k", default=5, show_default=True, help="Passages to consider.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as POST /api/ask.")
+@click.option(
+    "--history",
+    "history_file",
+    type=click.File("r", encoding="utf-8"),
+    help='The conversation so far: a JSON list of {"question", "answer", "article_ids"} turns, oldest first (- reads'
+    " standard input). A follow-up is then searched in their context; the searched text is shown.",
+)
 @pass_context
-def ask(obj: Context, question: str, top_k: int, as_json: bool) -> None:
+def ask(obj: Context, question: str, top_k: int, as_json: bool, history_file: TextIO | None) -> None:
     """Answer a question from the indexed articles, with citations.
 
     \b
     Example:
       qa ask "How large are Kazakhstan's oil reserves?"
+      echo '[{"question": "How large are Kazakhstan's oil reserves?", "answer": "30 billion barrels"}]' > turns.json
+      qa ask "And what about its gas?" --history turns.json
     """
+    history = _read_history(history_file) if history_file is not None else None
     with _domain_errors():
-        answer = obj.qa.ask(question, top_k)
-    click.echo(answer.model_dump_json(indent=2) if as_json else _format_answer(answer))
+        answer = obj.qa.ask(question, top_k, history=history)
+    if as_json:
+        click.echo(answer.model_dump_json(indent=2))
+        return
+    if answer.query != answer.question:
+        click.echo(click.style(f"searched: {answer.query}", dim=True))
+    click.echo(_format_answer(answer))
+
+
+def _read_history(file: TextIO) -> list[Turn]:
+    """The turns in a --history file, or a one-line error naming the field at fault."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(list[Turn]).validate_json(file.read())
+    except ValidationError as e:
+        error = e.errors()[0]
+        where = ".".join(str(p) for p in ("history", *error["loc"]))
+        raise click.ClickException(f"{file.name}: {where}: {error['msg']}") from e
+
+
+@cli.command()
+@click.option("--top-k", default=5, show_default=True, help="Passages to consider.")
+@pass_context
+def chat(obj: Context, top_k: int) -> None:
+    """Ask questions in a conversation: follow-ups ("In what city?") read the turns before them.
+
+    Line editing and the question history are readline's (arrow keys). /new starts a new conversation,
+    Ctrl-D (or /quit) leaves. Answers and citations are printed as `qa ask` prints them.
+
+    \b
+    Example:
+      qa chat
+      > How large are Kazakhstan's oil reserves?
+      > And what about its gas?
+    """
+    from qa.conversation import trimmed, turn_of
+
+    with contextlib.suppress(ImportError):  # no readline on Windows; input() then reads plain lines
+        import readline  # noqa: F401  (input() edits lines and remembers them)
+    settings = obj.settings
+    history: list[Turn] = []
+    click.echo("Ask a question; /new starts over, Ctrl-D leaves.", err=True)
+    while True:
+        try:
+            line = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            click.echo(err=True)
+            return
+        if line in ("/quit", "/exit"):
+            return
+        if line == "/new":
+            history = []
+            click.echo("(new conversation)", err=True)
+            continue
+        if not line:
+            continue
+        try:
+            answer = obj.qa.ask(line, top_k, history=history)
+        except QAError as e:
+            click.echo(f"Error: {e}", err=True)
+            continue
+        if answer.query != answer.question:
+            click.echo(click.style(f"searched: {answer.query}", dim=True))
+        click.echo(_format_answer(answer) + "\n")
+        history = trimmed([*history, turn_of(answer)], settings.max_history_turns, settings.max_history_chars)
 
 
 @cli.command()
@@ -491,7 +567,26 @@ def watch(obj: Context, folder: Path | None) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A dataset whose questions are about articles NOT indexed: measures abstention.",
 )
-@click.option("--limit", type=int, help="Only the first N questions (a quick look).")
+@click.option("--limit", type=int, help="Only the first N questions (conversations, for a conversation set).")
+@click.option(
+    "--modes",
+    default=",".join(CONVERSATION_MODES),
+    show_default=True,
+    help="Conversation sets: how to ask later turns (history: the engine; alone: each question on its own;"
+    " paste: the last two turns pasted in front of the question).",
+)
+@click.option(
+    "--part",
+    callback=lambda _c, _p, v: _shard(v),
+    help="Conversation sets: ask only the conversations at positions I mod N, as I/N (0/2 and 1/2 split by story;"
+    " every story is still indexed).",
+)
+@click.option(
+    "--article-ids",
+    is_flag=True,
+    help="Conversation sets: the gold history also names each turn's article (as the chat page sends the articles"
+    " its answers cited); by default it is question and answer text only.",
+)
 @pass_context
 def eval_(
     obj: Context,
@@ -501,24 +596,46 @@ def eval_(
     distractors: tuple[Path, ...],
     offtopic: Path | None,
     limit: int | None,
+    modes: str,
+    part: tuple[int, int] | None,
+    article_ids: bool,
 ) -> None:
-    """Measure retrieval (hit@k, MRR), answers and abstention on a question set.
+    """Measure retrieval (hit@k, MRR), answers and abstention on a question set, or follow-ups on a conversation set.
 
-    DATASET is a folder with articles.jsonl and questions.jsonl (the format of SQuAD-style sets).
+    DATASET is a folder with articles.jsonl and questions.jsonl (the format of SQuAD-style sets), or with
+    articles.jsonl and conversations.jsonl (id, article_id, turns [{turn, question, answer, span_start, span_end,
+    answerable}], the format of CoQA). Each turn of a conversation is asked with the gold questions and answers
+    of the turns before it as its history, and judged for first turns and later turns on: article@1 (the article
+    of the answer's first citation is the conversation's; an abstention counts as a miss), support@1 (that
+    citation's highlighted sentence overlaps the gold rationale) and answer in highlight (the gold answer, when
+    not yes/no, appears in the answer's sentences), beside the same for each turn asked alone and for a client
+    that pastes the last two turns in front of the question.
 
     \b
     Example:
       qa eval ../shared/data/squad-tune --offtopic other-set/ --distractors ../shared/data/bbc-news
+      qa eval ../shared/data/coqa-wiki --part 1/2
     """
     import tempfile
 
     from tqdm import tqdm
 
-    from qa import evaluation
+    from qa import conversation_eval, evaluation
 
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    if unknown := [m for m in chosen if m not in CONVERSATION_MODES]:
+        raise click.BadParameter(f"unknown mode {unknown[0]!r}; choose from {', '.join(CONVERSATION_MODES)}")
+    conversational = conversation_eval.is_conversation_set(dataset)
+    if conversational and offtopic:
+        raise click.UsageError("--offtopic measures abstention on question sets, not on conversation sets")
     with _domain_errors(), tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp, ExitStack() as stack:
-        questions = evaluation.load_questions(dataset)[:limit]
-        off = evaluation.load_questions(offtopic)[:limit] if offtopic else []
+        if conversational:
+            everyone = conversation_eval.load_conversations(dataset)
+            conversations = conversation_eval.select(everyone, part)[:limit]
+            questions, off = [], []
+        else:
+            questions = evaluation.load_questions(dataset)[:limit]
+            off = evaluation.load_questions(offtopic)[:limit] if offtopic else []
         update: dict[str, Any] = {"index_dir": index_dir or Path(tmp) / "index"}
         if obj.settings.backend == "postgres" and index_dir is None and obj.settings.database_url:
             from qa.backends.postgres.connection import temporary_database
@@ -536,6 +653,11 @@ def eval_(
                 report = qa.ingest(sources, bar)
             for message in report.skipped:
                 click.echo(f"skipped: {message}", err=True)
+        if conversational:
+            with tqdm(desc="asking", unit="question", file=sys.stderr) as bar:
+                talk = conversation_eval.run(qa, conversations, chosen, bar, str(dataset), article_ids, everyone)
+            click.echo(conversation_eval.report_json(talk) if as_json else conversation_eval.format_table(talk))
+            return
         with tqdm(desc="asking", unit="question", file=sys.stderr) as bar:
             result = evaluation.run(qa, questions, off, bar, dataset=str(dataset))
     click.echo(evaluation.report_json(result) if as_json else evaluation.format_table(result))

@@ -106,10 +106,21 @@ class Citation(SearchHit):
     n: int
 
 
+class Turn(BaseModel):
+    """An earlier turn of a conversation, as the client holds it: the question, its answer, the articles cited."""
+
+    question: str = Field(description="The question as asked.", json_schema_extra={"minLength": 1})
+    answer: str = Field("", description="The answer given (the server's own, or any text).")
+    article_ids: list[str] = Field(default=[], description="The articles that turn cited, when known.")
+
+
 class Answer(BaseModel):
     """An extractive answer with its citations, or an abstention."""
 
     question: str
+    query: str = Field(
+        "", description="The self-contained text that was searched: the question itself when it stands alone."
+    )
     answer: str
     abstained: bool
     citations: list[Citation]
@@ -123,14 +134,6 @@ class IngestReport(BaseModel):
     unchanged: list[str] = []
     deleted: list[str] = []
     skipped: list[str] = Field(default_factory=list, description="One-line messages for files that failed.")
-
-
-class Turn(BaseModel):
-    """An earlier exchange of a conversation: the question, the server's answer and the articles it cited."""
-
-    question: str
-    answer: str = ""
-    article_ids: list[str] = Field(default_factory=list, description="The articles the answer cited, in order.")
 
 
 class Feed(BaseModel):

@@ -12,6 +12,7 @@ from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_se
 from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
+from qa.conversation.context import ConversationContext, ConversationWeights, build_context
 from qa.embedding import Embedder, load_embedder
 from qa.errors import (
     ArticleNotFound,
@@ -22,7 +23,6 @@ from qa.errors import (
     InvalidURL,
     PayloadTooLarge,
 )
-from qa.history import check_history, followup_query
 from qa.indexing.pipeline import Indexer, report_of
 from qa.indexing.recorded import check_model
 from qa.progress import Progress
@@ -64,6 +64,7 @@ class QA:
         self._indexer: Indexer | None = None
         self._fetcher: Fetcher | None = None
         self._rebuilding = False
+        self.conversation_weights = ConversationWeights()
 
     @property
     def backend(self) -> Backend:
@@ -121,23 +122,35 @@ class QA:
     def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
         """An extractive answer citing its passages, or an abstention when nothing relevant is indexed.
 
-        `history` holds the conversation's earlier turns (oldest first) when the question is a follow-up.
+        `history` holds the conversation's earlier turns, oldest first: a follow-up ("In what city?", "And what
+        about its gas?") is then searched in their context, and `Answer.query` says what was searched.
         """
-        if not history:
-            return self.ask_ranked(question, top_k)[0]
-        settings = self.settings
-        question, top_k = self._check_query(question, top_k)
-        turns = check_history(history, settings.max_history_turns, settings.max_history_chars)
-        search_text = followup_query(question, turns, settings.max_question_chars)
-        ranking, sentences = self._rank(question, top_k, search_text=search_text)
-        return compose(question, ranking[:top_k], sentences[:top_k], settings.min_score)
+        return self.ask_ranked(question, top_k, history=history)[0]
 
-    def ask_ranked(self, question: str, top_k: int = 5, depth: int = 0) -> tuple[Answer, list[Candidate]]:
+    def ask_ranked(
+        self, question: str, top_k: int = 5, depth: int = 0, history: Sequence[Turn] | None = None
+    ) -> tuple[Answer, list[Candidate]]:
         """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
         question, top_k = self._check_query(question, top_k)
-        ranking, sentences = self._rank(question, top_k, depth)
-        answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score)
+        context = self.context(question, self._check_history(history or ()))
+        ranking, sentences = self._rank(question, top_k, depth, context)
+        answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score, context.query)
         return answer, ranking
+
+    def context(self, question: str, history: Sequence[Turn]) -> ConversationContext:
+        """What the earlier turns tell about a question (qa.conversation); nothing when there are none."""
+        if not history:
+            return ConversationContext.alone(question)
+        settings = self.settings
+        return build_context(
+            self.backend,
+            self.embedder,
+            question,
+            history,
+            self.conversation_weights,
+            fusion=settings.fusion,
+            dense_weight=settings.dense_weight,
+        )
 
     @events.query("search")
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
@@ -147,28 +160,63 @@ class QA:
         return hits_for(ranking[:top_k], sentences[:top_k])
 
     def _rank(
-        self, query: str, top_k: int, depth: int = 0, search_text: str | None = None
+        self, query: str, top_k: int, depth: int = 0, context: ConversationContext | None = None
     ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-        """Hybrid retrieval (of `search_text`, by default the query), then the head re-ranked by its sentences'
-        support for the query; sentences cover the head."""
+        """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head.
+
+        With a conversation context, its search text is searched, its articles favoured, and sentences are scored
+        by the question's own words plus the context's bonus (near the previous answer, in its articles).
+        """
         settings = self.settings
         embedder = self.embedder
-        vector = embedder.encode_cached([query])[0]
-        search_vector = vector if search_text is None else embedder.encode_cached([search_text])[0]
+        search = context.query if context is not None else query
+        question_vector = embedder.encode_cached([query])[0]
+        vector = context.search_vector(question_vector) if context is not None else question_vector
         head_size = max(top_k, settings.rerank_depth)
         ranking = retrieve(
             self.backend,
-            search_text or query,
-            search_vector,
+            search,
+            vector,
             max(head_size, depth),
             fusion=settings.fusion,
             dense_weight=settings.dense_weight,
+            boost=context.boost if context is not None else None,
         )
         head, rest = ranking[:head_size], ranking[head_size:]
-        sentences = score_sentences(query, vector, head, embedder)
+        # The conversation's topic found the passages; the question's own words pick the answer's sentences.
+        sentences = score_sentences(query, question_vector, head, embedder, context)
         if settings.rerank_depth:
             head, sentences = rerank(head, sentences, RERANK_WEIGHT)
         return head + rest, sentences
+
+    def _check_history(self, history: Sequence[Turn]) -> list[Turn]:
+        """The turns, within QA_MAX_HISTORY_TURNS and QA_MAX_HISTORY_CHARS; an error names the field at fault."""
+        settings = self.settings
+        if len(history) > settings.max_history_turns:
+            raise InvalidQuestion(
+                f"history: {len(history)} turns; the limit is {settings.max_history_turns} (QA_MAX_HISTORY_TURNS)"
+            )
+        total = 0
+        for i, turn in enumerate(history):
+            for name in ("question", "answer"):
+                text: str = getattr(turn, name)
+                if not is_unicode(text):
+                    raise InvalidQuestion(f"history.{i}.{name}: not valid Unicode text (it holds a lone surrogate)")
+                total += len(text)
+            if not turn.question.split():
+                raise InvalidQuestion(f"history.{i}.question: the question is empty")
+            for j, article_id in enumerate(turn.article_ids):
+                if not is_unicode(article_id):
+                    raise InvalidQuestion(f"history.{i}.article_ids.{j}: not valid Unicode text")
+                total += len(article_id)
+        if total > settings.max_history_chars:
+            raise InvalidQuestion(
+                f"history: {total} characters in its turns (questions, answers, article ids); the limit is"
+                f" {settings.max_history_chars} (QA_MAX_HISTORY_CHARS)"
+            )
+        return [
+            Turn(question=" ".join(t.question.split()), answer=t.answer, article_ids=t.article_ids) for t in history
+        ]
 
     def _check_query(self, text: str, top_k: int) -> tuple[str, int]:
         if len(text) > self.settings.max_question_chars:

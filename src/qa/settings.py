@@ -48,10 +48,10 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a request may ask for.")
     max_history_turns: int = Field(
-        20, ge=0, description="Most earlier turns (question, answer, cited article ids) a follow-up may send."
+        20, ge=0, description="Most earlier turns a question may bring as its conversation history (more: 422)."
     )
     max_history_chars: int = Field(
-        20_000, ge=0, description="Most characters of text (questions, answers, article ids) in a follow-up's history."
+        20_000, ge=0, description="Most characters of questions and answers over all turns of a history (more: 422)."
     )
     max_upload_bytes: int = Field(5_000_000, ge=1, description="Largest article upload or JSON body, in bytes.")
     max_text_chars: int = Field(

@@ -33,6 +33,7 @@ def compose(
     candidates: Sequence[Candidate],
     sentences: Sequence[Sequence[ScoredSentence]],
     min_score: float,
+    query: str | None = None,
 ) -> Answer:
     """The answer: the best supporting sentence(s), each with the [n] of the citation that highlights it.
 
@@ -42,7 +43,7 @@ def compose(
     relevant = [i for i, c in enumerate(candidates) if support(c, sentences[i]) >= min_score]
     ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
     if not ranked:
-        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=[])
+        return Answer(question=question, query=query or question, answer=NOT_FOUND, abstained=True, citations=[])
     best = ranked[0]
     chosen = [best]
     follow_on = _follow_on(candidates, sentences[best.candidate], best)
@@ -69,7 +70,7 @@ def compose(
             best = max(sentences[i], key=lambda s: s.score)
             citations.append(_citation(len(citations) + 1, candidates[i], (best.start, best.end)))
     answer = " ".join(f"{_sentence_text(candidates, s)} [{n}]" for s, n in zip(chosen, markers, strict=True))
-    return Answer(question=question, answer=answer, abstained=False, citations=citations)
+    return Answer(question=question, query=query or question, answer=answer, abstained=False, citations=citations)
 
 
 def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citation:

@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from qa.embedding import Embedder, Vectors
 from qa.retrieval.hybrid import Candidate
 from qa.text.sentences import sentence_spans
 from qa.text.words import QUESTION_WORDS, STOPWORDS, query_terms, stem
+
+if TYPE_CHECKING:
+    from qa.conversation.context import ConversationContext
 
 RERANK_WEIGHT = 2.0  # how much a passage's best sentence counts against its fused retrieval score
 # A sentence's support: its cosine similarity to the question, plus these shares of the other signals.
@@ -62,8 +66,13 @@ def score_sentences(
     question_vector: Vectors,
     candidates: Sequence[Candidate],
     embedder: Embedder,
+    context: ConversationContext | None = None,
 ) -> list[list[ScoredSentence]]:
-    """Each candidate's sentences, scored by meaning, shared words, expected answer type and passage relevance."""
+    """Each candidate's sentences, scored by meaning, shared words, expected answer type and passage relevance.
+
+    With a conversation `context`, a sentence also gets its bonus (at or just after the previous answer, in an
+    article the conversation is about).
+    """
     spans = [_passage_sentences(c) for c in candidates]
     texts = [_in_context(c, ss, i) for c, ss in zip(candidates, spans, strict=True) for i in range(len(ss))]
     similarities = _sentence_vectors(candidates, spans, texts, embedder) @ question_vector.reshape(-1)
@@ -90,6 +99,8 @@ def score_sentences(
                 + PHRASE_WEIGHT * _phrase_overlap(bigrams, text)
                 + PASSAGE_WEIGHT * candidate.similarity
             )
+            if context is not None:
+                score += context.sentence_bonus(candidate.passage.article_id, start)
             sentences.append(ScoredSentence(rank, candidate.passage.article_id, start, end, score))
             row += 1
         scored.append(sentences)

@@ -138,6 +138,10 @@ class Backend(Protocol):
         ...
 
     # -- articles -----------------------------------------------------------------------------------
+    def passage_ids(self, article_id: str) -> list[int]:
+        """Ids of one article's passages, in order (a conversation's articles are favoured by them)."""
+        ...
+
     def article(self, article_id: str) -> Article | None:
         """One article with its text, or None."""
         ...

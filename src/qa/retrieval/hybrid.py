@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from qa.backends.base import Backend, PassageRow
@@ -26,12 +27,18 @@ def retrieve(
     depth: int = 50,
     fusion: str = "score",
     dense_weight: float = 0.5,
+    boost: Mapping[int, float] | None = None,
 ) -> list[Candidate]:
-    """The k best passages by fusing the back end's dense and lexical rankings (`rrf` or `score`)."""
+    """The k best passages by fusing the back end's dense and lexical rankings (`rrf` or `score`).
+
+    `boost` adds to some passages' fused scores, retrieved or not (the articles of a conversation, qa.conversation).
+    """
     depth = max(depth, k)
     dense = backend.dense(query_vector, depth)
     lexical = backend.lexical(query, depth)
     fused = rrf(dense, lexical) if fusion == "rrf" else score_fusion(dense, lexical, dense_weight)
+    for passage_id, extra in (boost or {}).items():
+        fused[passage_id] = fused.get(passage_id, 0.0) + extra
     order = sorted(fused, key=lambda i: fused[i], reverse=True)[: k * 2]
     rows = backend.passages(order)  # drops passages deleted since the search began
     similarity = dict(dense)

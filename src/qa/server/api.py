@@ -33,8 +33,10 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field(
         default_factory=list,
         description=(
-            "Earlier turns of the conversation, oldest first: each question, the server's answer and the ids of "
-            "the articles it cited. At most QA_MAX_HISTORY_TURNS turns and QA_MAX_HISTORY_CHARS characters."
+            "The conversation's earlier turns, oldest first: each question, the server's answer and the ids of the"
+            " articles it cited (at most QA_MAX_HISTORY_TURNS turns and QA_MAX_HISTORY_CHARS characters in all). A"
+            " follow-up such as 'In what city?' is searched in their context. The server keeps no state: the client"
+            " sends the thread with each question."
         ),
     )
 

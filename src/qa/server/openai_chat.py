@@ -22,8 +22,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from qa.conversation.thread import trimmed
 from qa.errors import InvalidQuestion
-from qa.history import history_chars
 from qa.records import Answer, Citation, Turn
 from qa.server.api import QADep
 from qa.server.errors import CodedHTTPException
@@ -162,22 +162,10 @@ def ask_answer(qa: QA, request: ChatRequest) -> Answer:
     conversation = conversation_of(request.messages)
     turns = [Turn(question=e.question, answer=e.answer) for e in conversation.earlier]
     settings = qa.settings
-    history = recent_turns(turns, settings.max_history_turns, settings.max_history_chars)
+    # A chat UI sends the whole conversation every time and its user cannot shorten it, so a long conversation
+    # keeps its latest turns (those a follow-up refers to) rather than failing, as it would on /api/ask.
+    history = trimmed(turns, settings.max_history_turns, settings.max_history_chars)
     return qa.ask(conversation.question, request.qa.top_k, history=history)
-
-
-def recent_turns(turns: Sequence[Turn], max_turns: int, max_chars: int) -> list[Turn]:
-    """The newest turns within QA_MAX_HISTORY_TURNS and QA_MAX_HISTORY_CHARS, oldest first.
-
-    A chat UI sends the whole conversation every time and its user cannot shorten it, so a long conversation
-    keeps its latest turns (those a follow-up refers to) rather than failing, as it would on /api/ask.
-    """
-    kept: list[Turn] = []
-    for turn in reversed(turns[len(turns) - max_turns :] if max_turns else []):
-        if history_chars([*kept, turn]) > max_chars:
-            break
-        kept.append(turn)
-    return kept[::-1]
 
 
 def reply_text(answer: Answer) -> str:

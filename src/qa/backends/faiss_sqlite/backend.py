@@ -269,6 +269,10 @@ class FaissSqliteBackend:
         """The passages among `ids` that still exist."""
         return self.store.passages(ids)
 
+    def passage_ids(self, article_id: str) -> list[int]:
+        """Ids of one article's passages, in order."""
+        return self.store.passage_ids(article_id)
+
     def passage_texts(self) -> list[tuple[str, str]]:
         """(text hash, text) of every stored passage."""
         return list(self.store.connection().execute("SELECT text_hash, text FROM passages").fetchall())

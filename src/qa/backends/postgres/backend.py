@@ -203,6 +203,12 @@ class PostgresBackend:
             rows = conn.execute(_BM25, {"text": " ".join(terms), "k": k}).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
+    def passage_ids(self, article_id: str) -> list[int]:
+        """Ids of one article's passages, in order."""
+        with self._conn() as conn:
+            rows = conn.execute("SELECT id FROM passages WHERE article_id = %s ORDER BY ordinal", (article_id,))
+            return [int(row[0]) for row in rows]
+
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         """The passages among `ids` that still exist."""
         if not ids:
