@@ -222,6 +222,17 @@ def test_the_server_own_answers_make_a_thread(two_countries: QA) -> None:
     assert context.prior.get(SAMPLE_ID) == 1.0 and SAMPLE_ID in context.anchors
 
 
+def test_a_question_that_stands_alone_abstains_in_a_thread_as_it_would_alone(two_countries: QA) -> None:
+    # The conversation's bonus for its own article must not lift an unrelated question over the threshold: it
+    # answered the cake question from the Kazakhstan article before (found in the browser).
+    question = "What is the recipe for chocolate cake?"
+    assert two_countries.ask(question).abstained
+    first = two_countries.ask("How large are Kazakhstan's oil reserves?")
+    assert two_countries.ask(question, history=[turn_of(first)]).abstained
+    # ... while a follow-up that leans on the thread is still answered from it
+    assert not two_countries.ask("and what about its gas?", history=[turn_of(first)]).abstained
+
+
 def test_a_single_question_is_untouched_by_an_empty_history(sample_qa: QA) -> None:
     question = "What does Nurly Zhol mean?"
     alone = sample_qa.ask(question)

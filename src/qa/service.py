@@ -134,7 +134,14 @@ class QA:
         question, top_k = self._check_query(question, top_k)
         context = self.context(question, self._check_history(history or ()))
         ranking, sentences = self._rank(question, top_k, depth, context)
-        answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score, context.query)
+        answer = compose(
+            question,
+            ranking[:top_k],
+            sentences[:top_k],
+            self.settings.min_score,
+            context.query,
+            follow_up=not context.standalone,
+        )
         return answer, ranking
 
     def context(self, question: str, history: Sequence[Turn]) -> ConversationContext:

@@ -34,13 +34,16 @@ def compose(
     sentences: Sequence[Sequence[ScoredSentence]],
     min_score: float,
     query: str | None = None,
+    follow_up: bool = False,
 ) -> Answer:
     """The answer: the best supporting sentence(s), each with the [n] of the citation that highlights it.
 
     Citations come first for the answer's sentences (one per sentence, or one for two neighbouring
-    sentences), then for the other relevant passages, each highlighting its own best sentence.
+    sentences), then for the other relevant passages, each highlighting its own best sentence. Only a
+    `follow_up` (a question that leans on its conversation) counts the conversation's bonus toward the abstention
+    threshold; a question that stands alone is judged on its own words.
     """
-    relevant = [i for i, c in enumerate(candidates) if support(c, sentences[i]) >= min_score]
+    relevant = [i for i, c in enumerate(candidates) if support(c, sentences[i], follow_up) >= min_score]
     ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
     if not ranked:
         return Answer(question=question, query=query or question, answer=NOT_FOUND, abstained=True, citations=[])

@@ -59,6 +59,7 @@ class ScoredSentence:
     start: int
     end: int
     score: float
+    bonus: float = 0.0  # what the conversation added to `score` (0 for a question asked alone)
 
 
 def score_sentences(
@@ -99,9 +100,8 @@ def score_sentences(
                 + PHRASE_WEIGHT * _phrase_overlap(bigrams, text)
                 + PASSAGE_WEIGHT * candidate.similarity
             )
-            if context is not None:
-                score += context.sentence_bonus(candidate.passage.article_id, start)
-            sentences.append(ScoredSentence(rank, candidate.passage.article_id, start, end, score))
+            bonus = context.sentence_bonus(candidate.passage.article_id, start) if context is not None else 0.0
+            sentences.append(ScoredSentence(rank, candidate.passage.article_id, start, end, score + bonus, bonus))
             row += 1
         scored.append(sentences)
     return scored
@@ -174,13 +174,14 @@ def _weighted_overlap(weights: dict[str, float], words: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in words) / whole if whole else 0.0
 
 
-def support(candidate: Candidate, sentences: Sequence[ScoredSentence]) -> float:
+def support(candidate: Candidate, sentences: Sequence[ScoredSentence], with_context: bool = True) -> float:
     """How well a passage answers: its best sentence's score plus its own cosine similarity.
 
     This is what abstention thresholds (QA_MIN_SCORE); calibrated on questions about indexed and
-    about other articles (see the README).
+    about other articles (see the README). Without `with_context`, the conversation's bonus is left out: a
+    question that stands alone must be answerable on its own words, whatever the thread was about.
     """
-    return max((s.score for s in sentences), default=0.0) + candidate.similarity
+    return max((s.score - (0.0 if with_context else s.bonus) for s in sentences), default=0.0) + candidate.similarity
 
 
 _ACRONYM = re.compile(
