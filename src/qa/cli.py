@@ -502,9 +502,12 @@ def eval_(
     offtopic: Path | None,
     limit: int | None,
 ) -> None:
-    """Measure retrieval (hit@k, MRR), answers and abstention on a question set.
+    """Measure retrieval (hit@k, MRR), answers, abstention and confidence calibration on a question set.
 
-    DATASET is a folder with articles.jsonl and questions.jsonl (the format of SQuAD-style sets).
+    DATASET is a folder with articles.jsonl and questions.jsonl (the format of SQuAD-style sets). Questions
+    marked "answerable": false (SQuAD 2.0 style) measure abstention: answered-when-answerable,
+    abstained-when-not and their balanced accuracy. Calibration: the reliability table and the expected
+    calibration error (ECE) of the answers' confidence against whether their first sentence is right.
 
     \b
     Example:
@@ -571,7 +574,7 @@ def db_init(obj: Context) -> None:
 
 
 def _format_answer(answer: Answer) -> str:
-    lines = [answer.answer]
+    lines = [answer.answer, f"(confidence {answer.confidence:.2f})"]
     if answer.citations:
         lines.append("")
         lines += [_format_hit(c.n, c) for c in answer.citations]

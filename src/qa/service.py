@@ -8,7 +8,9 @@ from pathlib import Path
 
 from qa import events
 from qa.answering.compose import compose, hits_for
-from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_sentences
+from qa.answering.features import SentenceTable, TurnContext, sentence_table
+from qa.answering.ranking import ScoredHead, score_head
+from qa.answering.scorer import AnswerScorer, load_scorer
 from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
@@ -129,28 +131,69 @@ class QA:
         question, top_k = self._check_query(question, top_k)
         turns = check_history(history, settings.max_history_turns, settings.max_history_chars)
         search_text = followup_query(question, turns, settings.max_question_chars)
-        ranking, sentences = self._rank(question, top_k, search_text=search_text)
-        return compose(question, ranking[:top_k], sentences[:top_k], settings.min_score)
+        head, _ = self._rank(question, top_k, search_text=search_text)
+        return self._compose(question, head, top_k, self.min_confidence)
 
-    def ask_ranked(self, question: str, top_k: int = 5, depth: int = 0) -> tuple[Answer, list[Candidate]]:
-        """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
+    def ask_ranked(
+        self, question: str, top_k: int = 5, depth: int = 0, min_confidence: float | None = None
+    ) -> tuple[Answer, list[Candidate]]:
+        """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation).
+
+        `min_confidence` overrides the service's threshold (evaluation asks with 0 to judge every answer).
+        """
         question, top_k = self._check_query(question, top_k)
-        ranking, sentences = self._rank(question, top_k, depth)
-        answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score)
-        return answer, ranking
+        head, rest = self._rank(question, top_k, depth)
+        answer = self._compose(question, head, top_k, self.min_confidence if min_confidence is None else min_confidence)
+        return answer, head.candidates + rest
 
     @events.query("search")
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The passages most relevant to a query, best first, each with its best sentence highlighted."""
         query, top_k = self._check_query(query, top_k)
-        ranking, sentences = self._rank(query, top_k)
-        return hits_for(ranking[:top_k], sentences[:top_k])
+        head, _ = self._rank(query, top_k)
+        return hits_for(head.candidates[:top_k], head.sentences[:top_k])
+
+    @property
+    def scorer(self) -> AnswerScorer:
+        """The answer scorer (QA_SCORER_WEIGHTS, default: the weights shipped with qa)."""
+        return load_scorer(self.settings.scorer_weights)
+
+    @property
+    def min_confidence(self) -> float:
+        """The confidence below which answers are withheld: QA_MIN_CONFIDENCE, else the scorer's own threshold."""
+        chosen = self.settings.min_confidence
+        return self.scorer.threshold if chosen is None else chosen
+
+    def _compose(self, question: str, head: ScoredHead, top_k: int, min_confidence: float) -> Answer:
+        return compose(
+            question, head.candidates[:top_k], head.sentences[:top_k], head.confidence(top_k), min_confidence
+        )
 
     def _rank(
-        self, query: str, top_k: int, depth: int = 0, search_text: str | None = None
-    ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-        """Hybrid retrieval (of `search_text`, by default the query), then the head re-ranked by its sentences'
-        support for the query; sentences cover the head."""
+        self,
+        query: str,
+        top_k: int,
+        depth: int = 0,
+        search_text: str | None = None,
+        context: TurnContext | None = None,
+    ) -> tuple[ScoredHead, list[Candidate]]:
+        """Hybrid retrieval, then the head's sentences scored and its passages re-ranked by their best one."""
+        table, rest = self.head(query, top_k, depth, search_text, context)
+        return score_head(table, self.scorer, rerank=self.settings.rerank_depth > 0), rest
+
+    def head(
+        self,
+        query: str,
+        top_k: int = 5,
+        depth: int = 0,
+        search_text: str | None = None,
+        context: TurnContext | None = None,
+    ) -> tuple[SentenceTable, list[Candidate]]:
+        """The head of the hybrid ranking (of `search_text`, by default the query) as candidate sentences with
+        their features for the query, and the ranking below it.
+
+        The head is max(top_k, QA_RERANK_DEPTH) passages; the ranking goes on at least `depth` deep.
+        """
         settings = self.settings
         embedder = self.embedder
         vector = embedder.encode_cached([query])[0]
@@ -165,10 +208,7 @@ class QA:
             dense_weight=settings.dense_weight,
         )
         head, rest = ranking[:head_size], ranking[head_size:]
-        sentences = score_sentences(query, vector, head, embedder)
-        if settings.rerank_depth:
-            head, sentences = rerank(head, sentences, RERANK_WEIGHT)
-        return head + rest, sentences
+        return sentence_table(query, vector, head, embedder, context), rest
 
     def _check_query(self, text: str, top_k: int) -> tuple[str, int]:
         if len(text) > self.settings.max_question_chars:
