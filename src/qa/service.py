@@ -131,7 +131,10 @@ class QA:
         question, top_k = self._check_query(question, top_k)
         turns = check_history(history, settings.max_history_turns, settings.max_history_chars)
         search_text = followup_query(question, turns, settings.max_question_chars)
-        head, _ = self._rank(question, top_k, search_text=search_text)
+        # The articles the previous answer cited are the conversation's: on its own, "How many visitors are
+        # expected?" fits any article, and the scorer would lead with whichever says it best.
+        context = TurnContext(article_prior=dict.fromkeys(turns[-1].article_ids, 1.0))
+        head, _ = self._rank(question, top_k, search_text=search_text, context=context)
         return self._compose(question, head, top_k, self.min_confidence)
 
     def ask_ranked(

@@ -48,8 +48,15 @@ class ScoredHead:
         return 0.0 if lead is None else self.scorer.confidence(self.table, self.logits, lead)
 
 
+# Until the sentence model is trained with the conversation features (TurnContext), a follow-up's sentences from
+# the articles its conversation's earlier answers cited get this much more log-odds (0 for a question alone).
+HISTORY_LOGIT = 1.0
+
+
 def score_head(table: SentenceTable, scorer: AnswerScorer, rerank: bool = True) -> ScoredHead:
     """Score every sentence of the head and, when `rerank`, re-order its passages by their best sentence."""
     logits = scorer.sentence_logits(table)
+    if "article_prior" not in scorer.sentence.features:
+        logits = logits + HISTORY_LOGIT * table.column("article_prior")
     order = scorer.passage_order(table, logits) if rerank else list(range(len(table.candidates)))
     return ScoredHead(table, logits, order, scorer)
