@@ -6,7 +6,7 @@ and the threshold below which it is withheld.
 
 from __future__ import annotations
 
-from qa.answering.compose import NOT_FOUND, compose, hits_for
+from qa.answering.compose import NOT_FOUND, articles_quoting, compose, hits_for
 from qa.answering.support import ScoredSentence
 from qa.backends.base import PassageRow
 from qa.retrieval.hybrid import Candidate
@@ -72,3 +72,11 @@ def test_a_weaker_runner_up_stays_out_of_the_answer_but_is_cited_as_a_source() -
 def test_search_hits_highlight_each_passages_best_sentence() -> None:
     [hit] = hits_for([candidate(1, "dam")], [sentences(0, "dam", [0.1, 0.2, 0.9])])
     assert hit.highlight == (55, len(TEXT)) and hit.article_id == "dam"
+
+
+def test_an_earlier_answer_is_traced_to_the_articles_it_quotes() -> None:
+    other = "Hoover Dam was built by six companies."
+    candidates = [candidate(1, "dam"), candidate(2, "builders", other), candidate(3, "dam")]
+    earlier = "It holds back Lake Mead. [1] The dam was finished in 1936. [2]"
+    assert articles_quoting(earlier, candidates) == ["dam"]  # once, though two of its passages quote it
+    assert articles_quoting("Not found in the articles.", candidates) == []

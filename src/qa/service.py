@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from qa import events
-from qa.answering.compose import compose, hits_for
-from qa.answering.features import SentenceTable, TurnContext, sentence_table
+from qa.answering.compose import articles_quoting, compose, hits_for
+from qa.answering.features import SentenceTable, TurnContext, sentence_table, with_context
 from qa.answering.ranking import ScoredHead, score_head
 from qa.answering.scorer import AnswerScorer, load_scorer
 from qa.articles.reading import read_bytes
@@ -131,10 +131,13 @@ class QA:
         question, top_k = self._check_query(question, top_k)
         turns = check_history(history, settings.max_history_turns, settings.max_history_chars)
         search_text = followup_query(question, turns, settings.max_question_chars)
-        # The articles the previous answer cited are the conversation's: on its own, "How many visitors are
-        # expected?" fits any article, and the scorer would lead with whichever says it best.
-        context = TurnContext(article_prior=dict.fromkeys(turns[-1].article_ids, 1.0))
-        head, _ = self._rank(question, top_k, search_text=search_text, context=context)
+        table, _ = self.head(question, top_k, search_text=search_text)
+        # The articles the previous answer cited (named by the turn, else found quoting it) are the conversation's:
+        # on its own, "How many visitors are expected?" fits any article, and the scorer would pick either.
+        previous = turns[-1]
+        cited = previous.article_ids or articles_quoting(previous.answer, table.candidates)
+        table = with_context(table, TurnContext(article_prior=dict.fromkeys(cited, 1.0)))
+        head = score_head(table, self.scorer, rerank=settings.rerank_depth > 0)
         return self._compose(question, head, top_k, self.min_confidence)
 
     def ask_ranked(

@@ -121,6 +121,14 @@ def _reason_first(
     )
 
 
+def articles_quoting(answer: str, candidates: Sequence[Candidate]) -> list[str]:
+    """The candidates' articles whose passages hold a sentence of an earlier answer (its [n] markers left out):
+    where a conversation's previous answer came from, when its turn does not name the articles it cited."""
+    quoted = [part.strip() for part in re.split(r"\s*\[\d+\]\s*", answer) if len(part.strip()) >= 20]
+    found = [c.passage.article_id for c in candidates if any(q in c.passage.text for q in quoted)]
+    return list(dict.fromkeys(found))
+
+
 def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citation:
     p = candidate.passage
     start, end = bounded_window(p.start, p.end, highlight, MAX_CITED_CHARS)

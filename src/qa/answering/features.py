@@ -10,7 +10,7 @@ import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -325,6 +325,13 @@ def _overlap(weights: dict[str, float], words: set[str]) -> float:
 def _missing(names: frozenset[str], words: frozenset[str] | set[str]) -> float:
     """Share of the question's names and numbers not among `words` (0 when it has none)."""
     return sum(n not in words for n in names) / len(names) if names else 0.0
+
+
+def with_context(table: SentenceTable, context: TurnContext) -> SentenceTable:
+    """The table with the conversation features of `context` (a copy; the table given is left as it is)."""
+    rows = table.features.copy()
+    _add_context(rows, table.candidates, table.owner, table.spans, context)
+    return replace(table, features=rows)
 
 
 def _add_context(
