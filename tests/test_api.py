@@ -33,9 +33,10 @@ def test_ask_returns_an_answer_with_citations(client: TestClient) -> None:
     response = client.post("/api/ask", json={"question": "What does Nurly Zhol mean?"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"question", "query", "answer", "abstained", "citations"}
+    assert set(body) == {"question", "query", "answer", "abstained", "confidence", "citations"}
     assert body["query"] == body["question"]  # a question asked alone is searched as it is
     assert body["abstained"] is False and "lighted path" in body["answer"] and "[1]" in body["answer"]
+    assert 0.5 <= body["confidence"] <= 1.0
     first = body["citations"][0]
     assert set(first) == CITATION_FIELDS
     article = client.get(f"/api/articles/{first['article_id']}").json()
@@ -48,6 +49,7 @@ def test_ask_abstains_plainly(client: TestClient) -> None:
     body = client.post("/api/ask", json={"question": "What is the recipe for chocolate cake?"}).json()
     assert body["abstained"] is True and body["citations"] == []
     assert "not found in the articles" in body["answer"].lower()
+    assert 0.0 <= body["confidence"] < client.app.state.qa.min_confidence  # type: ignore[attr-defined]
 
 
 def test_search_returns_passages_without_numbers(client: TestClient) -> None:

@@ -42,12 +42,13 @@ def test_ingest_ask_search_list_delete(runner: CliRunner) -> None:
 
     code, output = run(runner, "ask", "What does Nurly Zhol mean?")
     assert code == 0, output
-    assert "lighted path" in output and "[1]" in output
+    assert "lighted path" in output and "[1]" in output and "(confidence 0." in output
 
     code, output = run(runner, "ask", "--json", "How large are Kazakhstan's oil reserves?")
     assert code == 0, output
     answer = json.loads(output)
     assert "30 billion barrels" in answer["answer"] and answer["citations"][0]["n"] == 1
+    assert 0.0 <= answer["confidence"] <= 1.0
 
     code, output = run(runner, "search", "--json", "--top-k", "2", "natural gas")
     assert code == 0, output

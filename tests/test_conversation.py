@@ -165,6 +165,7 @@ def test_a_turn_keeps_the_articles_its_sentences_cite() -> None:
         query="Q?",
         answer="One. [1] Two. [2]",
         abstained=False,
+        confidence=0.5,
         citations=[citation(1, "a"), citation(2, "a"), citation(3, "b")],  # [3] is a further source only
     )
     turn = turn_of(answer)

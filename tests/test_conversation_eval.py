@@ -95,16 +95,21 @@ def test_judging_a_turn() -> None:
         query="q",
         answer="The house is in Springfield, a city in Clark County. [1]",
         abstained=False,
+        confidence=0.5,
         citations=[cited("carter", (city, city + 50))],
     )
     outcome = judge(talk, 1, right, 0.0)
     assert outcome.article_right and outcome.supported and outcome.answer_in_highlight
-    elsewhere = Answer(question="q", query="q", answer="x [1]", abstained=False, citations=[cited("carter", (0, 10))])
+    elsewhere = Answer(
+        question="q", query="q", answer="x [1]", abstained=False, confidence=0.5, citations=[cited("carter", (0, 10))]
+    )
     outcome = judge(talk, 1, elsewhere, 0.0)
     assert outcome.article_right and not outcome.supported and not outcome.answer_in_highlight
     wrong_article = right.model_copy(update={"citations": [cited("etna", (city, city + 50))]})
     assert not judge(talk, 1, wrong_article, 0.0).article_right
-    abstained = Answer(question="q", query="q", answer="Not found in the articles.", abstained=True, citations=[])
+    abstained = Answer(
+        question="q", query="q", answer="Not found in the articles.", abstained=True, confidence=0.0, citations=[]
+    )
     outcome = judge(talk, 1, abstained, 0.0)
     assert not outcome.article_right and not outcome.supported and outcome.abstained
     assert judge(talk, 4, right, 0.0).answer_in_highlight is None  # "no" has no text to find

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from qa import QA, Answer
 from qa.backends.base import PassageRow
 from qa.cli import cli
-from qa.evaluation import Question, judge, load_questions, normalise, run
+from qa.evaluation import Question, format_table, judge, load_questions, normalise, run
 from qa.retrieval.hybrid import Candidate
 
 ARTICLES = [
@@ -68,19 +68,29 @@ def test_judge_finds_the_first_hit_after_normalising_case_and_space() -> None:
         candidate(3, "New York"),
     ]
     answer = Answer(
-        question="?", answer="It moved to new york city. [1] Paris is big. [2]", abstained=False, citations=[]
+        question="?",
+        answer="It moved to new york city. [1] Paris is big. [2]",
+        abstained=False,
+        confidence=0.9,
+        citations=[],
     )
     outcome = judge(question, answer, ranking, 0.01)
     assert outcome.first_hit == 2
     assert outcome.article_in_top5 and outcome.answer_right and not outcome.abstained
-    wrong = Answer(question="?", answer="Paris is big. [1] It moved to New York. [2]", abstained=False, citations=[])
+    wrong = Answer(
+        question="?",
+        answer="Paris is big. [1] It moved to New York. [2]",
+        abstained=False,
+        confidence=0.9,
+        citations=[],
+    )
     assert not judge(question, wrong, ranking, 0.01).answer_right  # only the first sentence counts
     assert normalise("  A\tB \n C ") == "a b c"
 
 
 def test_an_abstention_is_never_a_right_answer() -> None:
     question = Question(id="q", question="?", answers=["x"])
-    answer = Answer(question="?", answer="x", abstained=True, citations=[])
+    answer = Answer(question="?", answer="x", abstained=True, confidence=0.1, citations=[])
     assert not judge(question, answer, [], 0.0).answer_right
 
 
@@ -98,6 +108,23 @@ def test_metrics_on_a_tiny_dataset(qa: QA, tmp_path: Path) -> None:
     assert report.answered_share == 1.0
     assert report.offtopic_abstained == 1.0 and report.abstention_accuracy == 1.0
     assert report.passages == 3 and report.mean_passage_words == pytest.approx(11.3, abs=0.1)
+
+
+def test_unanswerable_questions_measure_abstention_and_every_answer_counts_for_calibration(
+    qa: QA, tmp_path: Path
+) -> None:
+    unanswerable = {"id": "u1", "question": "Who won the 2022 Tour de France?", "article_id": "chess"}
+    dataset = write_dataset(tmp_path / "tiny", ARTICLES, [*QUESTIONS, {**unanswerable, "answerable": False}])
+    qa.ingest([dataset / "articles.jsonl"])
+    report = run(qa, load_questions(dataset), load_questions(write_dataset(tmp_path / "off", [], OFFTOPIC)))
+    assert report.questions == 4 and report.hits[1] == 0.75  # retrieval and answers: answerable questions only
+    assert report.unanswerable_questions == 1 and report.abstained_when_unanswerable == 1.0
+    assert report.unanswerable_balanced_accuracy == (report.answered_share + 1.0) / 2
+    assert sum(b.answers for b in report.reliability) == 4 + 1 + 2  # withheld answers are judged too
+    assert 0.0 <= report.ece <= 1.0
+    assert report.min_confidence == qa.min_confidence
+    printed = format_table(report)
+    assert "unanswerable" in printed and "ECE" in printed
 
 
 def test_the_eval_command_prints_json(tmp_path: Path) -> None:

@@ -82,6 +82,7 @@ def check_every_tool(found: dict[str, Any], qa: QA) -> None:
     assert answer.citations[0].article_id == SAMPLE_ID
     assert "lighted path" in text_of(found["ask"]) and "[1]" in text_of(found["ask"])
     assert f"id={SAMPLE_ID}" in text_of(found["ask"])
+    assert f"Confidence: {answer.confidence:.2f}" in text_of(found["ask"]) and answer.confidence > 0.5
     assert Answer.model_validate(found["follow_up"].structured_content).question == QUESTION
 
     hits = SearchResults.model_validate(found["search"].structured_content).results

@@ -64,6 +64,7 @@ def test_a_question_gets_the_answer_with_markers_and_sources(client: openai.Open
     assert not answer.abstained and answer.question == QUESTION
     assert answer.citations[0].article_id == SAMPLE_ID
     assert answer.answer == answer_text
+    assert 0.5 < answer.confidence <= 1.0  # the learned scorer's, as POST /api/ask gives it
     assert completion.model == "qa" and completion.id.startswith("chatcmpl-")
 
 

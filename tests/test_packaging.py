@@ -43,6 +43,7 @@ def test_an_installed_wheel_serves_its_pages(tmp_path: Path) -> None:
     [wheel] = wheels.glob("qa-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"qa/web/templates/chat.html", "qa/web/static/chat.js", "qa/web/static/style.css"} <= set(names)
+    assert "qa/answering/scorer_weights.json" in names  # the answer scorer's weights ship as package data
 
     target = tmp_path / "installed"
     install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)]

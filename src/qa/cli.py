@@ -600,13 +600,17 @@ def eval_(
     part: tuple[int, int] | None,
     article_ids: bool,
 ) -> None:
-    """Measure retrieval (hit@k, MRR), answers and abstention on a question set, or follow-ups on a conversation set.
+    """Measure retrieval (hit@k, MRR), answers, abstention and confidence calibration on a question set, or
+    follow-ups on a conversation set.
 
     DATASET is a folder with articles.jsonl and questions.jsonl (the format of SQuAD-style sets), or with
     articles.jsonl and conversations.jsonl (id, article_id, turns [{turn, question, answer, span_start, span_end,
-    answerable}], the format of CoQA). Each turn of a conversation is asked with the gold questions and answers
-    of the turns before it as its history, and judged for first turns and later turns on: article@1 (the article
-    of the answer's first citation is the conversation's; an abstention counts as a miss), support@1 (that
+    answerable}], the format of CoQA). Questions marked "answerable": false (SQuAD 2.0 style) measure
+    abstention: answered-when-answerable, abstained-when-not and their balanced accuracy. Calibration: the
+    reliability table and the expected calibration error (ECE) of the answers' confidence against whether their
+    first sentence is right. Each turn of a conversation is asked with the gold questions and answers of the
+    turns before it as its history, and judged for first turns and later turns on: article@1 (the article of
+    the answer's first citation is the conversation's; an abstention counts as a miss), support@1 (that
     citation's highlighted sentence overlaps the gold rationale) and answer in highlight (the gold answer, when
     not yes/no, appears in the answer's sentences), beside the same for each turn asked alone and for a client
     that pastes the last two turns in front of the question.
@@ -693,7 +697,7 @@ def db_init(obj: Context) -> None:
 
 
 def _format_answer(answer: Answer) -> str:
-    lines = [answer.answer]
+    lines = [answer.answer, f"(confidence {answer.confidence:.2f})"]
     if answer.citations:
         lines.append("")
         lines += [_format_hit(c.n, c) for c in answer.citations]

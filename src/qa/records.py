@@ -123,6 +123,12 @@ class Answer(BaseModel):
     )
     answer: str
     abstained: bool
+    confidence: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Probability (0..1, calibrated) that the answer's first sentence holds a right answer; "
+        "about 0.7 and above: likely right, below QA_MIN_CONFIDENCE: withheld (abstained).",
+    )
     citations: list[Citation]
 
 

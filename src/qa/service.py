@@ -8,7 +8,9 @@ from pathlib import Path
 
 from qa import events
 from qa.answering.compose import compose, hits_for
-from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_sentences
+from qa.answering.features import SentenceTable, sentence_table
+from qa.answering.ranking import ScoredHead, score_head
+from qa.answering.scorer import AnswerScorer, load_scorer
 from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
@@ -128,21 +130,27 @@ class QA:
         return self.ask_ranked(question, top_k, history=history)[0]
 
     def ask_ranked(
-        self, question: str, top_k: int = 5, depth: int = 0, history: Sequence[Turn] | None = None
+        self,
+        question: str,
+        top_k: int = 5,
+        depth: int = 0,
+        history: Sequence[Turn] | None = None,
+        min_confidence: float | None = None,
     ) -> tuple[Answer, list[Candidate]]:
-        """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
+        """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation).
+
+        `min_confidence` overrides the service's threshold (evaluation asks with 0 to judge every answer).
+        """
         question, top_k = self._check_query(question, top_k)
         context = self.context(question, self._check_history(history or ()))
-        ranking, sentences = self._rank(question, top_k, depth, context)
-        answer = compose(
-            question,
-            ranking[:top_k],
-            sentences[:top_k],
-            self.settings.min_score,
-            context.query,
-            follow_up=not context.standalone,
-        )
-        return answer, ranking
+        head, rest = self._rank(question, top_k, depth, context)
+        threshold = self.min_confidence if min_confidence is None else min_confidence
+        # A question that stands alone is judged on its own words, whatever the thread was about: its confidence
+        # leaves the conversation's bonus out, so an unrelated question in a thread abstains as it would alone.
+        confidence = head.confidence(top_k, with_context=not context.standalone)
+        candidates, sentences = head.candidates[:top_k], head.sentences[:top_k]
+        answer = compose(question, candidates, sentences, confidence, threshold, context.query)
+        return answer, head.candidates + rest
 
     def context(self, question: str, history: Sequence[Turn]) -> ConversationContext:
         """What the earlier turns tell about a question (qa.conversation); nothing when there are none."""
@@ -163,16 +171,36 @@ class QA:
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The passages most relevant to a query, best first, each with its best sentence highlighted."""
         query, top_k = self._check_query(query, top_k)
-        ranking, sentences = self._rank(query, top_k)
-        return hits_for(ranking[:top_k], sentences[:top_k])
+        head, _ = self._rank(query, top_k)
+        return hits_for(head.candidates[:top_k], head.sentences[:top_k])
+
+    @property
+    def scorer(self) -> AnswerScorer:
+        """The answer scorer (QA_SCORER_WEIGHTS, default: the weights shipped with qa)."""
+        return load_scorer(self.settings.scorer_weights)
+
+    @property
+    def min_confidence(self) -> float:
+        """The confidence below which answers are withheld: QA_MIN_CONFIDENCE, else the scorer's own threshold."""
+        chosen = self.settings.min_confidence
+        return self.scorer.threshold if chosen is None else chosen
 
     def _rank(
         self, query: str, top_k: int, depth: int = 0, context: ConversationContext | None = None
-    ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-        """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head.
+    ) -> tuple[ScoredHead, list[Candidate]]:
+        """Hybrid retrieval, then the head's sentences scored (with the conversation's bonus for a follow-up's
+        thread) and its passages re-ranked by their best one."""
+        table, rest = self.head(query, top_k, depth, context)
+        return score_head(table, self.scorer, rerank=self.settings.rerank_depth > 0, context=context), rest
 
-        With a conversation context, its search text is searched, its articles favoured, and sentences are scored
-        by the question's own words plus the context's bonus (near the previous answer, in its articles).
+    def head(
+        self, query: str, top_k: int = 5, depth: int = 0, context: ConversationContext | None = None
+    ) -> tuple[SentenceTable, list[Candidate]]:
+        """The head of the hybrid ranking as candidate sentences with their features for the query, and the
+        ranking below it. The head is max(top_k, QA_RERANK_DEPTH) passages; the ranking goes on at least `depth`.
+
+        With a conversation context, its search text is searched, its articles' passages favoured; the
+        question's own words still make the sentences' features.
         """
         settings = self.settings
         embedder = self.embedder
@@ -190,11 +218,7 @@ class QA:
             boost=context.boost if context is not None else None,
         )
         head, rest = ranking[:head_size], ranking[head_size:]
-        # The conversation's topic found the passages; the question's own words pick the answer's sentences.
-        sentences = score_sentences(query, question_vector, head, embedder, context)
-        if settings.rerank_depth:
-            head, sentences = rerank(head, sentences, RERANK_WEIGHT)
-        return head + rest, sentences
+        return sentence_table(query, question_vector, head, embedder), rest
 
     def _check_history(self, history: Sequence[Turn]) -> list[Turn]:
         """The turns, within QA_MAX_HISTORY_TURNS and QA_MAX_HISTORY_CHARS; an error names the field at fault."""

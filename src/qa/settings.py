@@ -32,11 +32,15 @@ class Settings(BaseSettings):
         200, ge=32, le=256, description="Largest passage, in model word pieces (special tokens included)."
     )
     chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated between neighbouring passages.")
-    min_score: float = Field(
-        1.1,
+    min_confidence: float | None = Field(
+        None,
         ge=0.0,
-        le=3.0,
-        description="Abstain unless a passage's support (best sentence score + cosine) reaches this; see README.",
+        le=1.0,
+        description="Abstain when the answer's confidence (calibrated probability that it is right) is below this; "
+        "unset: the threshold chosen with the scorer's weights.",
+    )
+    scorer_weights: Path | None = Field(
+        None, description="Answer scorer weights (JSON from bench/train_scorer.py); unset: the ones shipped with qa."
     )
     fusion: Literal["score", "rrf"] = Field(
         "score", description="How dense and lexical rankings combine: normalised scores, or reciprocal ranks."

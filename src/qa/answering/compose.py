@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from qa.answering.support import PRONOUN, ScoredSentence, support
+from qa.answering.cues import asks_reason_or_manner, gives_reason_or_manner
+from qa.answering.support import PRONOUN, ScoredSentence
 from qa.records import Answer, Citation, SearchHit
 from qa.retrieval.hybrid import Candidate
+from qa.text.words import STOPWORDS, stem
 
 NOT_FOUND = "Not found in the articles."
 SECOND_SENTENCE = 0.9  # a runner-up joins the answer when it scores at least this share of the best
-FOLLOW_ON = 0.75  # ... or this share, when it directly follows the best and refers back to it
+FOLLOW_ON = 0.05  # ... or this share, when it directly follows the best and refers back to it (nearly always)
+REASON_SHARE = 0.1  # for why/how, a sentence giving the reason leads when at least this share as likely as the best
+REASON_DEPTH = 6  # ... and among the best this many sentences
+RELATED = 0.1  # another passage is cited when its best sentence is at least this share as likely as the lead
 # The most of a passage a citation carries: the longest passage chunking makes (256 word pieces x 10 characters).
 # Passages stored by a qa without the character cap can be far longer; a citation shows the part around its
 # highlight, with `start`/`end` naming that part.
@@ -32,25 +38,40 @@ def compose(
     question: str,
     candidates: Sequence[Candidate],
     sentences: Sequence[Sequence[ScoredSentence]],
-    min_score: float,
+    confidence: float,
+    min_confidence: float,
     query: str | None = None,
-    follow_up: bool = False,
 ) -> Answer:
     """The answer: the best supporting sentence(s), each with the [n] of the citation that highlights it.
 
+    Sentence scores are probabilities that the sentence holds an answer; `confidence` is the calibrated
+    probability that the answer is right, and below `min_confidence` the answer is withheld (abstained).
     Citations come first for the answer's sentences (one per sentence, or one for two neighbouring
-    sentences), then for the other relevant passages, each highlighting its own best sentence. Only a
-    `follow_up` (a question that leans on its conversation) counts the conversation's bonus toward the abstention
-    threshold; a question that stands alone is judged on its own words.
+    sentences), then for the other relevant passages, each highlighting its own best sentence. `query` is what
+    was searched (a follow-up's question with its conversation's key words), by default the question.
     """
-    relevant = [i for i, c in enumerate(candidates) if support(c, sentences[i], follow_up) >= min_score]
-    ranked = sorted((s for i in relevant for s in sentences[i]), key=lambda s: s.score, reverse=True)
-    if not ranked:
-        return Answer(question=question, query=query or question, answer=NOT_FOUND, abstained=True, citations=[])
+    ranked = sorted((s for passage in sentences for s in passage), key=lambda s: s.score, reverse=True)
+    # A sentence that only restates the question (a headline, often) answers nothing: it does not lead.
+    asked = {stem(w) for w in re.findall(r"\w+", question.lower())}
+    lead_at = next((i for i, s in enumerate(ranked[:3]) if not _restates(asked, _sentence_text(candidates, s))), 0)
+    ranked = ranked[lead_at:] + ranked[:lead_at]
+    if not ranked or confidence < min_confidence:
+        return Answer(
+            question=question,
+            query=query or question,
+            answer=NOT_FOUND,
+            abstained=True,
+            confidence=round(confidence, 4),
+            citations=[],
+        )
     best = ranked[0]
     chosen = [best]
     follow_on = _follow_on(candidates, sentences[best.candidate], best)
-    if follow_on is not None and follow_on.score >= FOLLOW_ON * best.score:
+    reason = _reason_first(question, candidates, ranked)
+    if reason is not None:
+        # A why/how question: the sentence giving the reason (or manner) leads; the best one completes it.
+        chosen = [reason, best]
+    elif follow_on is not None and follow_on.score >= FOLLOW_ON * best.score:
         # The next sentence continues the best one ("... it welcomed India and Pakistan"): keep them together.
         chosen.append(follow_on)
     else:
@@ -68,12 +89,48 @@ def compose(
     if len(spans) < len(chosen):
         markers.append(markers[0])
     cited = {candidates[c].passage.id for c, _, _ in spans}
-    for i in relevant:
-        if candidates[i].passage.id not in cited:
+    for i, passage in enumerate(sentences):
+        if (
+            candidates[i].passage.id not in cited
+            and passage
+            and max(s.score for s in passage) >= RELATED * ranked[0].score
+        ):
             best = max(sentences[i], key=lambda s: s.score)
             citations.append(_citation(len(citations) + 1, candidates[i], (best.start, best.end)))
     answer = " ".join(f"{_sentence_text(candidates, s)} [{n}]" for s, n in zip(chosen, markers, strict=True))
-    return Answer(question=question, query=query or question, answer=answer, abstained=False, citations=citations)
+    return Answer(
+        question=question,
+        query=query or question,
+        answer=answer,
+        abstained=False,
+        confidence=round(confidence, 4),
+        citations=citations,
+    )
+
+
+def _restates(asked: set[str], sentence: str) -> bool:
+    """Every content word of the sentence is already among the question's (stemmed) words."""
+    words = [stem(w) for w in re.findall(r"\w+", sentence.lower()) if w not in STOPWORDS]
+    return bool(words) and all(w in asked for w in words)
+
+
+def _reason_first(
+    question: str, candidates: Sequence[Candidate], ranked: Sequence[ScoredSentence]
+) -> ScoredSentence | None:
+    """For a why/how question whose best sentence gives no reason (or manner): a close runner-up that does."""
+    if not asks_reason_or_manner(question) or gives_reason_or_manner(question, _sentence_text(candidates, ranked[0])):
+        return None
+    best = ranked[0]
+    return next(
+        (
+            s
+            for s in ranked[1:REASON_DEPTH]
+            if s.score >= REASON_SHARE * best.score
+            and not _overlaps(s, best)
+            and gives_reason_or_manner(question, _sentence_text(candidates, s))
+        ),
+        None,
+    )
 
 
 def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citation:

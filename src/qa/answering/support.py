@@ -1,4 +1,6 @@
-"""How well each sentence of the retrieved passages supports an answer, and passages re-ranked by it."""
+"""What a candidate sentence is, read from its passage: its span, its text in context, its stored vector, and the
+word matching the answer scorer's features use (qa.answering.features); the hand-tuned weights live on as one
+of those features ("hand_score")."""
 
 from __future__ import annotations
 
@@ -6,21 +8,16 @@ import itertools
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
 from qa.embedding import Embedder, Vectors
 from qa.retrieval.hybrid import Candidate
 from qa.text.sentences import sentence_spans
-from qa.text.words import QUESTION_WORDS, STOPWORDS, query_terms, stem
+from qa.text.words import STOPWORDS, query_terms, stem
 
-if TYPE_CHECKING:
-    from qa.conversation.context import ConversationContext
-
-RERANK_WEIGHT = 2.0  # how much a passage's best sentence counts against its fused retrieval score
-# A sentence's support: its cosine similarity to the question, plus these shares of the other signals.
+# The hand-tuned support of a sentence: its cosine similarity to the question, plus these shares of the others.
 OVERLAP_WEIGHT = 0.7  # the question's words it shares, weighted by rarity
 EXPECTED_TYPE_WEIGHT = 0.2  # it holds the kind of thing asked for (a date for "when")
 PHRASE_WEIGHT = 0.2  # it repeats the question's word pairs
@@ -52,59 +49,13 @@ _EXPECTS = (
 
 @dataclass(frozen=True)
 class ScoredSentence:
-    """A sentence of a candidate passage, as article offsets, with its support score."""
+    """A sentence of a candidate passage, as article offsets, with its score (the probability that it answers)."""
 
     candidate: int
     article_id: str
     start: int
     end: int
     score: float
-    bonus: float = 0.0  # what the conversation added to `score` (0 for a question asked alone)
-
-
-def score_sentences(
-    question: str,
-    question_vector: Vectors,
-    candidates: Sequence[Candidate],
-    embedder: Embedder,
-    context: ConversationContext | None = None,
-) -> list[list[ScoredSentence]]:
-    """Each candidate's sentences, scored by meaning, shared words, expected answer type and passage relevance.
-
-    With a conversation `context`, a sentence also gets its bonus (at or just after the previous answer, in an
-    article the conversation is about).
-    """
-    spans = [_passage_sentences(c) for c in candidates]
-    texts = [_in_context(c, ss, i) for c, ss in zip(candidates, spans, strict=True) for i in range(len(ss))]
-    similarities = _sentence_vectors(candidates, spans, texts, embedder) @ question_vector.reshape(-1)
-    terms = {stem(t) for t in query_terms(question) if t not in QUESTION_WORDS}
-    acronyms = _acronyms([c.passage.text for c in candidates])
-    words = [_with_acronyms({stem(w) for w in re.findall(r"\w+", text.lower())}, acronyms) for text in texts]
-    weights_by_term = _local_idf(terms, words)
-    expects = next((pattern for asks, pattern in _EXPECTS if asks.search(question)), None)
-    asked = question.lower()
-    content = [stem(t) for t in re.findall(r"\w+", asked) if t not in STOPWORDS and t not in QUESTION_WORDS]
-    bigrams = set(itertools.pairwise(content))
-    scored: list[list[ScoredSentence]] = []
-    row = 0
-    for rank, (candidate, sentence_spans_) in enumerate(zip(candidates, spans, strict=True)):
-        sentences = []
-        for start, end in sentence_spans_:
-            text = texts[row]
-            overlap = _weighted_overlap(weights_by_term, words[row])
-            typed = 1.0 if expects is not None and _new_match(expects, text, asked) else 0.0
-            score = (
-                float(similarities[row])
-                + OVERLAP_WEIGHT * overlap
-                + EXPECTED_TYPE_WEIGHT * typed
-                + PHRASE_WEIGHT * _phrase_overlap(bigrams, text)
-                + PASSAGE_WEIGHT * candidate.similarity
-            )
-            bonus = context.sentence_bonus(candidate.passage.article_id, start) if context is not None else 0.0
-            sentences.append(ScoredSentence(rank, candidate.passage.article_id, start, end, score + bonus, bonus))
-            row += 1
-        scored.append(sentences)
-    return scored
 
 
 def _sentence_vectors(
@@ -135,20 +86,6 @@ def _sentence_vectors(
     return np.vstack(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
 
 
-def rerank(
-    candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]], weight: float
-) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-    """Candidates re-ordered by their fused score plus `weight` times their best sentence's support.
-
-    A passage that holds one sentence answering the question beats one that matches it loosely throughout.
-    """
-    best = [max((s.score for s in ss), default=0.0) for ss in sentences]
-    order = sorted(range(len(candidates)), key=lambda i: candidates[i].fused + weight * best[i], reverse=True)
-    return [candidates[i] for i in order], [
-        [replace(s, candidate=new) for s in sentences[old]] for new, old in enumerate(order)
-    ]
-
-
 def _new_match(pattern: re.Pattern[str], text: str, asked: str) -> bool:
     """The sentence holds the kind of thing asked for, and not merely what the question already says."""
     return any(m.group(0).lower() not in asked for m in pattern.finditer(text))
@@ -172,16 +109,6 @@ def _weighted_overlap(weights: dict[str, float], words: set[str]) -> float:
     """Share of the question's (weighted) terms that a sentence contains."""
     whole = sum(weights.values())
     return sum(w for t, w in weights.items() if t in words) / whole if whole else 0.0
-
-
-def support(candidate: Candidate, sentences: Sequence[ScoredSentence], with_context: bool = True) -> float:
-    """How well a passage answers: its best sentence's score plus its own cosine similarity.
-
-    This is what abstention thresholds (QA_MIN_SCORE); calibrated on questions about indexed and
-    about other articles (see the README). Without `with_context`, the conversation's bonus is left out: a
-    question that stands alone must be answerable on its own words, whatever the thread was about.
-    """
-    return max((s.score - (0.0 if with_context else s.bonus) for s in sentences), default=0.0) + candidate.similarity
 
 
 _ACRONYM = re.compile(

@@ -7,13 +7,15 @@ from collections.abc import Sequence
 from qa.records import Answer, ArticleSummary, ArticleText, SearchHit
 
 QUOTE_CHARS = 300  # a highlighted sentence is shown up to this long
+LIKELY = 0.7  # an answer at least this confident reads as likely right (as on the chat page)
 
 
 def answer_text(answer: Answer) -> str:
     """The answer with its [n] markers, then each citation: title, date, link and the sentence it highlights."""
     if answer.abstained:
         return answer.answer  # the library's own words for "the articles do not answer this"
-    lines = [answer.answer, ""]
+    likely = "likely right" if answer.confidence >= LIKELY else "unsure"
+    lines = [answer.answer, f"Confidence: {answer.confidence:.2f} ({likely})", ""]
     for citation in answer.citations:
         lines += _hit_lines(citation.n, citation)
     return "\n".join(lines).rstrip()

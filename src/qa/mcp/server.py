@@ -28,8 +28,9 @@ ARTICLE_URI = "qa://articles/{+article_id}"  # `+`: ids may hold slashes (a URL 
 
 INSTRUCTIONS = """\
 Answers and passages from a collection of news articles. Every answer quotes the articles and marks each
-sentence with [n], the citation it came from; when the articles do not answer, `abstained` is true: say so
-rather than answering from elsewhere. Use `ask` for questions, `search` for passages about a topic,
+sentence with [n], the citation it came from; `confidence` (0..1) is the calibrated probability that the
+answer is right (0.7 and above: likely; lower: say it is unsure). When the articles do not answer, `abstained`
+is true: say so rather than answering from elsewhere. Use `ask` for questions, `search` for passages about a topic,
 `get_article` to read around a citation (its `start`/`end` are character offsets into the article), and
 `list_articles` to see what is indexed, newest first."""
 
