@@ -15,6 +15,7 @@ from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
 from qa.conversation.context import ConversationContext, ConversationWeights, build_context
+from qa.conversation.followup import stays_on_thread
 from qa.embedding import Embedder, load_embedder
 from qa.errors import (
     ArticleNotFound,
@@ -145,9 +146,15 @@ class QA:
         context = self.context(question, self._check_history(history or ()))
         head, rest = self._rank(question, top_k, depth, context)
         threshold = self.min_confidence if min_confidence is None else min_confidence
-        # A question that stands alone is judged on its own words, whatever the thread was about: its confidence
-        # leaves the conversation's bonus out, so an unrelated question in a thread abstains as it would alone.
-        confidence = head.confidence(top_k, with_context=not context.standalone)
+        if context.prior and not context.changed_topic:
+            # "Where?", "For how long?": a follow-up has too few words of its own for the confidence model (trained
+            # on questions that stand alone) to judge; the thread vouches for its articles, so it is answered from
+            # them with its (low) confidence shown. So is a question that stands alone but stays on the thread; one
+            # on another subject is judged as if asked alone.
+            thread = [c.passage.text for c in head.candidates[:top_k] if c.passage.article_id in context.prior]
+            if not context.standalone or stays_on_thread(question, thread):
+                threshold = 0.0
+        confidence = head.confidence(top_k)
         candidates, sentences = head.candidates[:top_k], head.sentences[:top_k]
         answer = compose(question, candidates, sentences, confidence, threshold, context.query)
         return answer, head.candidates + rest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +24,6 @@ class ScoredHead:
     logits: np.ndarray  # per sentence of the table, the sentence model's log-odds
     order: list[int]  # the table's candidates, best first
     scorer: AnswerScorer
-    bonus: np.ndarray | None = field(default=None)  # per sentence, the log-odds the conversation added to `logits`
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -47,23 +46,16 @@ class ScoredHead:
         """The table row of the best sentence among the first top_k passages (None when they have none)."""
         return lead_of(self.table.owner, self.order, self.logits, top_k)
 
-    def confidence(self, top_k: int, with_context: bool = True) -> float:
-        """Calibrated probability that the answer from the first top_k passages is right (0 with no sentence).
-
-        Without `with_context`, the conversation's bonus is left out of the sentences' log-odds: the answer is
-        judged on the question's own words (for a question that stands alone in a thread).
-        """
+    def confidence(self, top_k: int) -> float:
+        """Calibrated probability that the answer from the first top_k passages is right (0 with no sentence)."""
         lead = self.lead(top_k)
-        if lead is None:
-            return 0.0
-        logits = self.logits if with_context or self.bonus is None else self.logits - self.bonus
-        return self.scorer.confidence(self.table, logits, lead)
+        return 0.0 if lead is None else self.scorer.confidence(self.table, self.logits, lead)
 
 
 # Until the sentence model is trained with the conversation features (TurnContext), the conversation stage's bonus
 # (qa.conversation: in the thread's articles, at and just after the previous answer; tuned in the hand-weighted
 # scorer's units) is added to a follow-up's sentences at this many log-odds per unit, chosen on coqa-wiki's even half.
-LOGIT_PER_BONUS = 2.0
+LOGIT_PER_BONUS = 4.0
 
 
 def conversation_bonus(table: SentenceTable, context: ConversationContext) -> np.ndarray:
@@ -83,9 +75,7 @@ def score_head(
     """Score every sentence of the head (with the conversation's bonus, when a model does not read the
     conversation features itself) and, when `rerank`, re-order its passages by their best sentence."""
     logits = scorer.sentence_logits(table)
-    bonus = None
     if context is not None and "article_prior" not in scorer.sentence.features:
-        bonus = conversation_bonus(table, context)
-        logits = logits + bonus
+        logits = logits + conversation_bonus(table, context)
     order = scorer.passage_order(table, logits) if rerank else list(range(len(table.candidates)))
-    return ScoredHead(table, logits, order, scorer, bonus)
+    return ScoredHead(table, logits, order, scorer)

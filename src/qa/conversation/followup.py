@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from qa.records import Turn
-from qa.text.words import QUESTION_WORDS, query_terms
+from qa.text.words import QUESTION_WORDS, query_terms, stem
 
 # Words that point back at something said before ("What did he do?", "its gas", "Is Staten Island one?").
 REFERRING = frozenset(
@@ -58,6 +58,14 @@ def stands_alone(question: str, history: Sequence[Turn]) -> bool:
 _EXISTENTIAL = re.compile(r"\b(?:is|are|was|were|be|been)\s+there\b|\bthere\s+(?:is|are|was|were)\b", re.I)
 # A name (a capital inside the sentence, an acronym) or a number: something specific to search for.
 _NAMED = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'’-]*|\d")
+
+
+def stays_on_thread(question: str, thread_texts: Sequence[str]) -> bool:
+    """A question that stands alone still asks about the thread when one of its own words is in the thread's
+    articles ("What did officers take?" after turns about a house search); "What is the recipe for chocolate
+    cake?" after turns about oil is not."""
+    own = {stem(t) for t in own_terms(question)}
+    return any(own & {stem(w) for w in words(text)} for text in thread_texts)
 
 
 def answer_text(turn: Turn) -> str:
