@@ -12,6 +12,8 @@ import pytest
 
 from browsing import ANSWER_TIMEOUT_MS, Watch, ask, require_browser, serve, shot
 from qa import QA
+from qa.answering.compose import NOT_FOUND
+from qa.records import Turn
 from qa.server.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -548,7 +550,13 @@ def test_api_docs_render_under_the_content_security_policy(page: Page, base_url:
 
 
 def test_history_is_trimmed_to_the_server_s_limits(browser: Browser, sample_qa: QA) -> None:
-    sample_qa.settings = sample_qa.settings.model_copy(update={"max_history_turns": 2, "max_history_chars": 330})
+    # The page will ask it after two unanswered questions (the history it sends then, as the server answers it).
+    before = [Turn(question=q, answer=NOT_FOUND) for q in ("What is the recipe for apple pie?", "How do I bake bread?")]
+    nurly = sample_qa.ask("What does Nurly Zhol mean?", history=before)
+    size = len(nurly.question) + len(nurly.answer) + len(nurly.citations[0].article_id)
+    # Room for the Nurly Zhol turn, but not for it and the turn before it ("How do I bake bread?", not found).
+    limit = size + 30
+    sample_qa.settings = sample_qa.settings.model_copy(update={"max_history_turns": 2, "max_history_chars": limit})
     server = serve(create_app(sample_qa))
     base_url = next(server)
     context = browser.new_context()
@@ -567,10 +575,10 @@ def test_history_is_trimmed_to_the_server_s_limits(browser: Browser, sample_qa: 
             "How do I bake bread?",
         ]
         ask(page, "Who joined the SCO?")
-        # The Nurly Zhol turn alone is about 300 characters: with the one before it, over 330, which is left out.
+        # The Nurly Zhol turn fits the limit; with the one before it, it would not, so that one is left out.
         (turn,) = bodies[4]["history"]
         assert turn["question"] == "What does Nurly Zhol mean?"
-        assert 280 < len(turn["question"]) + len(turn["answer"]) + len(turn["article_ids"][0]) <= 330
+        assert len(turn["question"]) + len(turn["answer"]) + len(turn["article_ids"][0]) == size
         expect(page.locator(".reply.error")).to_have_count(0)  # the server never refused a history
     finally:
         context.close()
