@@ -121,6 +121,12 @@ def healthz(base_url: str, timeout: float = 60.0) -> tuple[int | str, float]:
     return status, round(time.perf_counter() - started, 3)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def descriptors(pid: int) -> int:
     """Open file descriptors of a process."""
     try:
@@ -230,6 +236,7 @@ def exhaustion_part(args: argparse.Namespace, env: dict[str, str], tmp: Path) ->
                 note(f"exhaustion: /healthz at {at:.0f} s: {status} in {seconds:.2f} s")
                 stop.wait(args.probe_every)  # the probing rate
 
+        cpu_before = cpu_seconds(server.pid)
         flood_started = time.monotonic()
         socks = open_idle(port, args.flood, timeout=5)
         opened = len(socks)
@@ -246,9 +253,11 @@ def exhaustion_part(args: argparse.Namespace, env: dict[str, str], tmp: Path) ->
             fds_peak = max(fds_peak, descriptors(server.pid))
             time.sleep(0.5)  # the flood's pace
         stop.set()
+        cpu_flood = cpu_seconds(server.pid) - cpu_before
         for sock in socks:
             sock.close()
         stopped = time.monotonic()
+        flood_seconds = stopped - flood_started
         note(f"exhaustion: flood over ({opened:,} connections opened); waiting for /healthz")
         prober.join()
         recovered: float | None = None
@@ -270,6 +279,8 @@ def exhaustion_part(args: argparse.Namespace, env: dict[str, str], tmp: Path) ->
         "flood": args.flood,
         "hold_s": args.hold,
         "connections_opened": opened,
+        "server_cpu_s_during_flood": round(cpu_flood, 1),
+        "flood_s": round(flood_seconds, 1),
         "server_descriptors": {"before": fds_before, "peak": fds_peak, "after": fds_after},
         "healthz_during": {
             "probes": len(probes),
@@ -325,6 +336,7 @@ def print_tables(results: dict[str, Any]) -> None:
             f"{r['log']['tracebacks']} tracebacks in {r['hold_s']:.0f} s |"
         )
         print(f"| server descriptors before / peak / after | - | {fds['before']} / {fds['peak']} / {fds['after']} |")
+        print(f"| server CPU during the flood | - | {r['server_cpu_s_during_flood']} s in {r['flood_s']} s |")
         for line in r["log"]["throttle_notes"]:
             print(f"    log: {line[:160]}")
     for problem in results["problems"]:
