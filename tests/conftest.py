@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,9 @@ from fixtures import API_KEY, CORPUS, database_url, fresh_database
 from qa import QA, Settings
 from qa.embedding import SentenceTransformerEmbedder, load_embedder
 from qa.server.app import create_app
+from sites import Site
+
+pytest_plugins = ["browsing"]  # live server, Chromium and page fixtures for the browser tests
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +30,37 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("QA_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """qa's fetcher never leaves this machine in tests: host names other than localhost and public addresses are
+    "not found" (no DNS query, no connection, fuzzed URLs included); loopback and other non-public address
+    literals are returned as they are, for qa's own check to allow (QA_FETCH_ALLOW) or refuse."""
+    import ipaddress
+    import socket
+
+    from qa.sources import addresses
+
+    def local_only(host: str, port: int, type: int = 0) -> Any:
+        try:
+            address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host.strip("[]"))
+        except ValueError:
+            address = None
+        # Loopback is what tests serve on; any other non-public address is returned for the check to refuse.
+        if address is None or not (address.is_loopback or addresses.refusal(address)):
+            raise socket.gaierror(socket.EAI_NONAME, "tests look up only addresses on this machine")
+        return socket.getaddrinfo(str(address), port, type=type, flags=socket.AI_NUMERICHOST)
+
+    monkeypatch.setattr(addresses, "getaddrinfo", local_only)
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A web site on 127.0.0.1 (tests/sites.py); fetching from it needs QA_FETCH_ALLOW=127.0.0.1."""
+    running = Site().start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="session")

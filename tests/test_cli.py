@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from fixtures import CORPUS, SAMPLE_ID
 from qa.cli import EXIT_SKIPPED, cli
 
-COMMANDS = ["ingest", "ask", "search", "list", "delete", "rebuild", "serve", "watch", "eval"]
+COMMANDS = ["ingest", "ask", "search", "list", "delete", "rebuild", "serve", "mcp", "watch", "eval"]
 
 
 @pytest.fixture

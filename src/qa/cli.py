@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from qa.errors import QAError
-from qa.records import Answer, IngestReport, SearchHit
+from qa.records import Answer, Feed, IngestReport, PollReport, SearchHit
 from qa.service import QA
 from qa.settings import Settings
 
@@ -76,27 +76,40 @@ def cli(ctx: click.Context, index_dir: Path | None, model: str | None, verbose: 
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1)
 @click.option("--prune", is_flag=True, help="Also remove indexed articles whose files are gone.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--shard", callback=lambda _c, _p, v: _shard(v), help="Only shard I of N (by article id hash), as I/N.")
 @pass_context
-def ingest(obj: Context, paths: tuple[Path, ...], prune: bool, quiet: bool, shard: tuple[int, int] | None) -> None:
-    """Add new and changed articles from files or folders (default: the corpus folder).
+def ingest(obj: Context, paths: tuple[str, ...], prune: bool, quiet: bool, shard: tuple[int, int] | None) -> None:
+    """Add new and changed articles from files, folders or web pages (default: the corpus folder).
 
-    Reads .txt, .md, .html, .json and .jsonl, recursively. Unchanged articles are skipped;
-    files that cannot be read are reported, and the exit status is 3. With --shard I/N, N workers
-    (on any machines sharing one PostgreSQL database) split the corpus between them.
+    Reads .txt, .md, .html, .json and .jsonl, recursively. An http(s) URL is fetched and read as an
+    HTML page (public addresses only unless QA_FETCH_ALLOW lists them; robots.txt honoured); its id is
+    the slug of its canonical URL, so fetching it again updates it. Unchanged articles are skipped;
+    files and pages that cannot be read are reported, and the exit status is 3. With --shard I/N, N
+    workers (on any machines sharing one PostgreSQL database) split the corpus between them.
 
     \b
     Example:
       qa ingest corpus/ ~/Downloads/articles.jsonl
+      qa ingest https://example.org/news/2024/otters.html
       QA_BACKEND=postgres qa ingest --shard 0/2 corpus/   # and --shard 1/2 on another machine
     """
     from tqdm import tqdm
 
-    with _domain_errors(), tqdm(unit="article", disable=quiet, file=sys.stderr) as bar:
-        report = obj.qa.ingest(list(paths) or None, bar, prune=prune, shard=shard)
+    urls = [p for p in paths if "://" in p]
+    files = [Path(p) for p in paths if "://" not in p]
+    with _domain_errors():
+        report = IngestReport()
+        if files or not urls:
+            with tqdm(unit="article", disable=quiet, file=sys.stderr) as bar:
+                report = obj.qa.ingest(files or None, bar, prune=prune, shard=shard)
+        if urls:
+            with tqdm(desc="fetching", unit="page", disable=quiet, file=sys.stderr) as bar:
+                fetched = obj.qa.ingest_urls(urls, bar)
+            for name in ("added", "updated", "unchanged", "skipped"):
+                getattr(report, name).extend(getattr(fetched, name))
     for message in report.skipped:
         click.echo(f"skipped: {message}", err=True)
     click.echo(
@@ -216,15 +229,120 @@ def rebuild(obj: Context) -> None:
     click.echo(f"rebuilt: {vectors} passages indexed")
 
 
+@cli.group()
+def feeds() -> None:
+    """Follow RSS and Atom feeds: their new and changed stories are fetched and indexed at each poll.
+
+    \b
+    Example:
+      qa feeds add https://example.org/news/rss.xml
+      qa feeds poll              # once; `qa serve --feeds` polls every QA_FEED_INTERVAL seconds
+      qa feeds list
+    """
+
+
+@feeds.command(name="add")
+@click.argument("url")
+@pass_context
+def feeds_add(obj: Context, url: str) -> None:
+    """Follow a feed (it is fetched once to check that it is RSS or Atom); `qa feeds poll` reads its items.
+
+    \b
+    Example:
+      qa feeds add https://example.org/news/rss.xml
+    """
+    with _domain_errors():
+        feed, items = obj.qa.follow_feed(url)
+    click.echo(f"following {feed.url} ({feed.title or 'untitled'}, {items} items now); `qa feeds poll` reads them")
+
+
+@feeds.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the feeds as JSON.")
+@pass_context
+def feeds_list(obj: Context, as_json: bool) -> None:
+    """List the followed feeds with their last poll.
+
+    \b
+    Example:
+      qa feeds list
+    """
+    with _domain_errors():
+        followed = obj.qa.feeds()
+    if as_json:
+        click.echo(json.dumps([f.model_dump() for f in followed], indent=2, ensure_ascii=False))
+        return
+    for feed in followed:
+        click.echo(f"{feed.url}\t{feed.title or '-'}\tpolled {feed.polled or 'never'}\t{feed.last_result or ''}")
+    click.echo(f"{len(followed)} feeds", err=True)
+
+
+@feeds.command(name="remove")
+@click.argument("url")
+@pass_context
+def feeds_remove(obj: Context, url: str) -> None:
+    """Stop following a feed; the articles it brought stay (remove them with `qa delete`).
+
+    \b
+    Example:
+      qa feeds remove https://example.org/news/rss.xml
+    """
+    with _domain_errors():
+        obj.qa.unfollow_feed(url)
+    click.echo(f"no longer following {url}")
+
+
+@feeds.command(name="poll")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@pass_context
+def feeds_poll(obj: Context, quiet: bool) -> None:
+    """Poll every followed feed once: one line per feed (new, updated, unchanged, failed items).
+
+    Exit status 3 when a feed or an item could not be read.
+
+    \b
+    Example:
+      qa feeds poll
+    """
+    from tqdm import tqdm
+
+    bars: list[Any] = []
+
+    def bar(feed: Feed) -> Any:
+        bars.append(tqdm(desc=feed.title or feed.url, unit="item", disable=quiet, file=sys.stderr, leave=False))
+        return bars[-1]
+
+    try:
+        with _domain_errors():
+            reports = obj.qa.poll_feeds(bar)
+    finally:
+        for b in bars:
+            b.close()
+    for report in reports:
+        for message in report.failed:
+            click.echo(f"failed: {message}", err=True)
+        click.echo(report.summary())
+    if not reports:
+        click.echo("no feeds are followed: `qa feeds add URL`", err=True)
+    if any(r.error or r.failed for r in reports):
+        sys.exit(EXIT_SKIPPED)
+
+
 @cli.command()
 @click.option("--host", help="Address to listen on (QA_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (QA_PORT, default 8000).")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 @click.option("--ingest", "ingest_first", is_flag=True, help="First bring the index up to date with the corpus folder.")
 @click.option("--watch", "watch_corpus", is_flag=True, help="Keep the index in step with the corpus folder.")
+@click.option("--feeds", "poll_feeds", is_flag=True, help="Poll the followed feeds every QA_FEED_INTERVAL seconds.")
 @pass_context
 def serve(
-    obj: Context, host: str | None, port: int | None, workers: int, ingest_first: bool, watch_corpus: bool
+    obj: Context,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    ingest_first: bool,
+    watch_corpus: bool,
+    poll_feeds: bool,
 ) -> None:
     """Serve the chat page at / and the API at /api (docs at /docs).
 
@@ -233,6 +351,7 @@ def serve(
       QA_API_KEY=secret qa serve --host 0.0.0.0 --port 8000
       qa serve --ingest        # what `make run` does
       qa serve --watch         # files added to corpus/ are answerable within seconds
+      qa serve --feeds         # followed feeds polled every QA_FEED_INTERVAL seconds
     """
     import uvicorn
 
@@ -249,6 +368,14 @@ def serve(
     # Workers build their app from the environment, so hand the settings over through it.
     os.environ["QA_INDEX_DIR"] = str(settings.index_dir)
     os.environ["QA_MODEL"] = settings.model
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker keeps its own metrics; in prometheus_client's multiprocess mode they write them to files
+        # here and any worker's /metrics adds them up. A fresh folder per run: old files would be counted too.
+        import tempfile
+
+        metrics_dir = tempfile.TemporaryDirectory(prefix="qa-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     with _domain_errors():
         obj.qa.counts()  # fail here, with a clear message, if the index cannot be opened
     if watch_corpus:
@@ -261,18 +388,57 @@ def serve(
             target=watch_folder, args=(obj.qa.indexer, settings.corpus_dir, stop), name="qa-watch", daemon=True
         ).start()
         click.echo(f"watching {settings.corpus_dir}", err=True)
+    if poll_feeds:
+        import threading
+
+        from qa.sources.feeds import poll_forever
+
+        def show(report: PollReport) -> None:
+            click.echo(f"feeds: {report.summary()}", err=True)
+
+        threading.Thread(
+            target=poll_forever,
+            args=(obj.qa.feed_poller, settings.feed_interval, threading.Event(), show),
+            name="qa-feeds",
+            daemon=True,
+        ).start()
+        click.echo(f"polling feeds every {settings.feed_interval:g} s", err=True)
     from qa.server.serving import raise_open_file_limit, uvicorn_options
 
     raise_open_file_limit()
     click.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
-    uvicorn.run(
-        "qa.server.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        **uvicorn_options(settings),
-    )
+    try:
+        uvicorn.run(
+            "qa.server.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            **uvicorn_options(settings),
+        )
+    finally:
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
+
+
+@cli.command(name="mcp")
+@pass_context
+def mcp_(obj: Context) -> None:
+    """Serve the articles to an AI assistant over MCP on stdin/stdout, until the assistant closes it.
+
+    Tools: ask, search, get_article, list_articles; articles are resources (qa://articles/{id}).
+    `qa serve` offers the same over HTTP at /mcp.
+
+    \b
+    Example:
+      QA_INDEX_DIR=/srv/qa/index qa mcp
+      # in an assistant's config: {"command": "qa", "args": ["mcp"], "env": {"QA_INDEX_DIR": "/srv/qa/index"}}
+    """
+    from qa.mcp.server import run_stdio
+
+    with _domain_errors():
+        obj.qa.counts()  # fail here, with one line on stderr, if the index cannot be opened
+    run_stdio(obj.qa)
 
 
 @cli.command()

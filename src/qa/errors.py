@@ -58,3 +58,35 @@ class VectorExtensionMissing(DatabaseUnavailable):
 
 class SchemaVersionMismatch(IndexMismatch):
     """The database schema is missing, older (run `qa db init`) or newer than this qa."""
+
+
+class InvalidURL(QAError):
+    """A URL qa cannot fetch from: not http(s), no host, a host that does not exist, or not a page or feed."""
+
+
+class FetchRefused(QAError):
+    """qa will not fetch this URL: its address is private, loopback, link-local or reserved, or robots.txt says no."""
+
+
+class FetchFailed(QAError):
+    """The site could not be reached, answered with an error, redirected too often or sent too much."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the site's HTTP status, when it answered with an error
+
+
+class FetchTimeout(FetchFailed):
+    """The site took longer than QA_FETCH_TIMEOUT (or QA_FETCH_CONNECT_TIMEOUT to connect)."""
+
+
+class InvalidFeed(QAError):
+    """A document that is not an RSS or Atom feed."""
+
+
+class FeedNotFound(QAError):
+    """No feed with this URL is followed."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"no feed {url!r} is followed (see `qa feeds list`)")
+        self.url = url

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+
+class Origin(BaseModel):
+    """Where a fetched article's text came from (articles read from files or uploaded have none)."""
+
+    fetched: str = Field(description="When the text was fetched (ISO 8601, UTC).")
+    text_from: Literal["page", "feed summary"] = Field(
+        description="'page': read from the page; 'feed summary': the page could not be fetched, the feed's own"
+        " summary stands in (see `reason`)."
+    )
+    feed: str | None = Field(None, description="The feed the article was found in, if any.")
+    reason: str | None = Field(None, description="Why the page could not be used, when text_from is 'feed summary'.")
 
 
 class Article(BaseModel):
@@ -17,11 +30,14 @@ class Article(BaseModel):
     url: str | None = None
     published: str | None = Field(None, description="Publication date, ISO 8601 when it could be parsed.")
     author: str | None = None
-    source: str | None = Field(None, description="Where it came from: a file path or a site name.")
+    source: str | None = Field(
+        None, description="Where it came from: a file path, a site name, or for fetched articles the site's host."
+    )
+    origin: Origin | None = Field(None, description="For articles fetched from the web: when, and from what.")
 
     def content_hash(self) -> str:
         """Hash of everything that ends up in the index, so an unchanged article can be skipped."""
-        payload = self.model_dump(exclude={"source"})
+        payload = self.model_dump(exclude={"source", "origin"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -43,6 +59,15 @@ class ArticleSummary(BaseModel):
     author: str | None
     source: str | None
     passages: int
+
+
+class ArticlePage(BaseModel):
+    """A page of article summaries, newest first, with the total (GET /api/articles, the MCP tool)."""
+
+    total: int
+    offset: int
+    limit: int
+    articles: list[ArticleSummary]
 
 
 class Passage(BaseModel):
@@ -69,6 +94,12 @@ class SearchHit(BaseModel):
     score: float
 
 
+class SearchResults(BaseModel):
+    """Passages for a query, best first (GET /api/search, the MCP tool)."""
+
+    results: list[SearchHit]
+
+
 class Citation(SearchHit):
     """A hit cited in an answer as [n]."""
 
@@ -92,3 +123,75 @@ class IngestReport(BaseModel):
     unchanged: list[str] = []
     deleted: list[str] = []
     skipped: list[str] = Field(default_factory=list, description="One-line messages for files that failed.")
+
+
+class Turn(BaseModel):
+    """An earlier exchange of a conversation: the question, the server's answer and the articles it cited."""
+
+    question: str
+    answer: str = ""
+    article_ids: list[str] = Field(default_factory=list, description="The articles the answer cited, in order.")
+
+
+class Feed(BaseModel):
+    """A followed RSS or Atom feed and what its last poll found."""
+
+    url: str
+    title: str = ""
+    added: str = Field(description="When it was added (ISO 8601, UTC).")
+    polled: str | None = Field(None, description="When it was last polled (ISO 8601, UTC).")
+    last_result: str | None = Field(None, description="The last poll's summary line, or its error.")
+    etag: str | None = Field(None, description="The feed's ETag at the last poll (sent back as If-None-Match).")
+    last_modified: str | None = Field(None, description="Its Last-Modified (sent back as If-Modified-Since).")
+
+
+class PollReport(BaseModel):
+    """What one poll of one feed did to its items."""
+
+    feed: str
+    not_modified: bool = Field(False, description="The feed answered 304: nothing was read.")
+    new: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    failed: list[str] = Field(default_factory=list, description="One-line messages for items that could not be read.")
+    error: str | None = Field(None, description="Why the feed itself could not be polled.")
+
+    def outcome(self) -> str:
+        """New, updated, unchanged and failed items, or the error."""
+        if self.error:
+            return f"failed: {self.error}"
+        counts = (
+            f"{len(self.new)} new, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.failed)} failed"
+        )
+        return counts + (" (not modified)" if self.not_modified else "")
+
+    def summary(self) -> str:
+        """One line: the feed and its outcome."""
+        return f"{self.feed}: {self.outcome()}"
+
+
+class SourceCount(BaseModel):
+    """A site, folder or feed with how many articles it gave and its newest publication date."""
+
+    name: str = Field(description="A site (host or name), a corpus folder, or a feed URL.")
+    articles: int
+    newest: str | None = Field(None, description="The newest ISO publication date among its articles.")
+
+
+class FeedSource(SourceCount):
+    """A followed feed in GET /api/sources."""
+
+    title: str
+    polled: str | None
+    last_result: str | None
+
+
+class Sources(BaseModel):
+    """Where the indexed articles come from: sites, corpus folders and feeds."""
+
+    sites: list[SourceCount] = Field(
+        description="Articles not read from files, by `source`: the host for fetched and feed articles."
+    )
+    folders: list[SourceCount] = Field(description="Articles read from files, by folder (relative to its corpus root).")
+    feeds: list[FeedSource] = Field(description="Every followed feed, with the articles found in it.")

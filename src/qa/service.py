@@ -3,22 +3,48 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from qa import events
 from qa.answering.compose import compose, hits_for
 from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_sentences
 from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
 from qa.embedding import Embedder, load_embedder
-from qa.errors import ArticleNotFound, InvalidQuestion, PayloadTooLarge
-from qa.indexing.pipeline import Indexer
+from qa.errors import (
+    ArticleNotFound,
+    FetchFailed,
+    FetchRefused,
+    InvalidArticle,
+    InvalidQuestion,
+    InvalidURL,
+    PayloadTooLarge,
+)
+from qa.history import check_history, followup_query
+from qa.indexing.pipeline import Indexer, report_of
 from qa.indexing.recorded import check_model
 from qa.progress import Progress
-from qa.records import Answer, Article, ArticleSummary, ArticleText, IngestReport, SearchHit
+from qa.records import (
+    Answer,
+    Article,
+    ArticleSummary,
+    ArticleText,
+    Feed,
+    FeedSource,
+    IngestReport,
+    PollReport,
+    SearchHit,
+    SourceCount,
+    Sources,
+    Turn,
+)
 from qa.retrieval.hybrid import Candidate, retrieve
 from qa.settings import Settings
+from qa.sources.feeds import FeedPoller
+from qa.sources.fetching import Fetcher
+from qa.sources.pages import article_from_page, fetch_page
 from qa.text.unicode import is_unicode
 
 log = logging.getLogger(__name__)
@@ -36,6 +62,7 @@ class QA:
         self._embedder = embedder
         self._backend: Backend | None = None
         self._indexer: Indexer | None = None
+        self._fetcher: Fetcher | None = None
         self._rebuilding = False
 
     @property
@@ -74,13 +101,36 @@ class QA:
             self._indexer = Indexer(self.backend, lambda: self.embedder, self.settings)
         return self._indexer
 
+    @property
+    def fetcher(self) -> Fetcher:
+        """The careful HTTP client pages and feeds are fetched with (one per QA: its per-host locks are shared)."""
+        if self._fetcher is None:
+            self._fetcher = Fetcher(self.settings)
+        return self._fetcher
+
+    @property
+    def feed_poller(self) -> FeedPoller:
+        """Follows and polls feeds into this index."""
+        return FeedPoller(self.indexer, self.fetcher)
+
     def _wanted_model(self) -> str:
         return self._embedder.name if self._embedder is not None else self.settings.model
 
     # -- questions ----------------------------------------------------------------------------------
-    def ask(self, question: str, top_k: int = 5) -> Answer:
-        """An extractive answer citing its passages, or an abstention when nothing relevant is indexed."""
-        return self.ask_ranked(question, top_k)[0]
+    @events.query("ask")
+    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
+        """An extractive answer citing its passages, or an abstention when nothing relevant is indexed.
+
+        `history` holds the conversation's earlier turns (oldest first) when the question is a follow-up.
+        """
+        if not history:
+            return self.ask_ranked(question, top_k)[0]
+        settings = self.settings
+        question, top_k = self._check_query(question, top_k)
+        turns = check_history(history, settings.max_history_turns, settings.max_history_chars)
+        search_text = followup_query(question, turns, settings.max_question_chars)
+        ranking, sentences = self._rank(question, top_k, search_text=search_text)
+        return compose(question, ranking[:top_k], sentences[:top_k], settings.min_score)
 
     def ask_ranked(self, question: str, top_k: int = 5, depth: int = 0) -> tuple[Answer, list[Candidate]]:
         """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
@@ -89,22 +139,27 @@ class QA:
         answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score)
         return answer, ranking
 
+    @events.query("search")
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The passages most relevant to a query, best first, each with its best sentence highlighted."""
         query, top_k = self._check_query(query, top_k)
         ranking, sentences = self._rank(query, top_k)
         return hits_for(ranking[:top_k], sentences[:top_k])
 
-    def _rank(self, query: str, top_k: int, depth: int = 0) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-        """Hybrid retrieval, then the head re-ranked by its best sentences; sentences cover the head."""
+    def _rank(
+        self, query: str, top_k: int, depth: int = 0, search_text: str | None = None
+    ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+        """Hybrid retrieval (of `search_text`, by default the query), then the head re-ranked by its sentences'
+        support for the query; sentences cover the head."""
         settings = self.settings
         embedder = self.embedder
         vector = embedder.encode_cached([query])[0]
+        search_vector = vector if search_text is None else embedder.encode_cached([search_text])[0]
         head_size = max(top_k, settings.rerank_depth)
         ranking = retrieve(
             self.backend,
-            query,
-            vector,
+            search_text or query,
+            search_vector,
             max(head_size, depth),
             fusion=settings.fusion,
             dense_weight=settings.dense_weight,
@@ -153,6 +208,62 @@ class QA:
             limit = self.settings.max_articles_per_request
             raise PayloadTooLarge(f"the file holds {len(articles)} articles; the limit per upload is {limit}")
         return self.indexer.upsert(articles)
+
+    # -- articles from the web ----------------------------------------------------------------------
+    def add_url(self, url: str) -> dict[str, str]:
+        """Fetch a page and add (or update) its article; the id is its canonical URL's slug."""
+        article = article_from_page(fetch_page(self.fetcher, url))
+        return {article.id: self.add(article)}
+
+    def ingest_urls(self, urls: Sequence[str], progress: Progress | None = None) -> IngestReport:
+        """Fetch pages into the index; a page that cannot be fetched or read is reported and the rest go on."""
+        if progress is not None:
+            progress.total = len(urls)
+        statuses: dict[str, str] = {}
+        skipped: list[str] = []
+        for url in urls:
+            try:
+                statuses.update(self.add_url(url))
+            except (InvalidURL, FetchRefused, FetchFailed, InvalidArticle) as e:
+                skipped.append(str(e) if url in str(e) else f"{url}: {e}")
+            if progress is not None:
+                progress.update(1)
+        return report_of(statuses, skipped)
+
+    def follow_feed(self, url: str) -> tuple[Feed, int]:
+        """Follow an RSS or Atom feed (fetched once to check it); returns it and how many items it lists."""
+        return self.feed_poller.add(url)
+
+    def unfollow_feed(self, url: str) -> None:
+        """Stop following a feed; the articles it brought stay."""
+        self.feed_poller.remove(url)
+
+    def feeds(self) -> list[Feed]:
+        """The followed feeds, with their last poll."""
+        return self.backend.feeds()
+
+    def poll_feeds(self, progress: Callable[[Feed], Progress | None] | None = None) -> list[PollReport]:
+        """Poll every followed feed once: new and changed items are fetched and indexed."""
+        return self.feed_poller.poll_all(progress)
+
+    def sources(self) -> Sources:
+        """Where the articles come from: sites, corpus folders and feeds, with counts and newest dates."""
+        counts = self.backend.source_counts()
+        feeds = {f.url: f for f in self.backend.feeds()}
+        return Sources(
+            sites=counts.sites,
+            folders=_by_folder(counts.folders, self.settings.allowed_roots()),
+            feeds=[
+                FeedSource(
+                    **c.model_dump(),
+                    title=feeds[c.name].title,
+                    polled=feeds[c.name].polled,
+                    last_result=feeds[c.name].last_result,
+                )
+                for c in counts.feeds
+                if c.name in feeds
+            ],
+        )
 
     def delete(self, article_id: str) -> None:
         """Remove an article; it is never cited again."""
@@ -206,3 +317,18 @@ class QA:
             return self.indexer.rebuild(progress)
         finally:
             self._rebuilding = False
+
+
+def _by_folder(folders: Sequence[SourceCount], roots: Sequence[Path]) -> list[SourceCount]:
+    """Counts per folder named from its corpus root ("corpus/business"), never as an absolute path."""
+    merged: dict[str, SourceCount] = {}
+    for count in folders:
+        folder = Path(count.name.rstrip("/") or "/")
+        root = next((r for r in roots if folder.is_relative_to(r)), None)
+        name = (Path(root.name) / folder.relative_to(root)).as_posix() if root is not None else folder.name
+        if name in merged:
+            before = merged[name]
+            newest = max((d for d in (before.newest, count.newest) if d), default=None)
+            count = SourceCount(name=name, articles=before.articles + count.articles, newest=newest)
+        merged[name] = count.model_copy(update={"name": name})
+    return sorted(merged.values(), key=lambda c: c.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a request may ask for.")
+    max_history_turns: int = Field(
+        20, ge=0, description="Most earlier turns (question, answer, cited article ids) a follow-up may send."
+    )
+    max_history_chars: int = Field(
+        20_000, ge=0, description="Most characters of text (questions, answers, article ids) in a follow-up's history."
+    )
     max_upload_bytes: int = Field(5_000_000, ge=1, description="Largest article upload or JSON body, in bytes.")
     max_text_chars: int = Field(
         100_000, ge=1_000, description="Most characters of an article's text one response or page carries."
@@ -82,6 +89,12 @@ class Settings(BaseSettings):
         1000, ge=1, description="Connections and requests `qa serve` handles at once; beyond, requests get 503."
     )
     keepalive_timeout: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open.")
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without the API key (otherwise it needs Authorization: Bearer QA_API_KEY)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Access log lines of `qa serve`: `key=value` text, or one JSON object per line."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins (comma-separated) allowed to call the API from a browser; empty means CORS is off.",
@@ -91,11 +104,42 @@ class Settings(BaseSettings):
         description="Folders (comma-separated) whose files may be ingested by folder walks; default: QA_CORPUS_DIR.",
     )
 
-    @field_validator("cors_origins", "corpus_roots", "trusted_proxies", mode="before")
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDR ranges (comma-separated) qa may fetch from although they are private, "
+        "loopback, link-local or reserved (e.g. 127.0.0.0/8); empty: only public addresses.",
+    )
+    fetch_max_bytes: int = Field(
+        5_000_000, ge=1024, description="Largest page, feed or robots.txt qa reads from the web, in bytes."
+    )
+    fetch_timeout: float = Field(
+        20.0, gt=0.0, le=600.0, description="Seconds one web request may take in all (and may wait for data)."
+    )
+    fetch_connect_timeout: float = Field(
+        5.0, gt=0.0, le=120.0, description="Seconds qa waits for a web server to accept a connection."
+    )
+    fetch_max_redirects: int = Field(5, ge=0, le=20, description="Redirects one web request may follow.")
+    fetch_user_agent: str = Field(
+        "",
+        description="User-Agent of qa's web requests; empty: qa/<version> naming qa (robots.txt rules for `qa` apply).",
+    )
+    feed_interval: float = Field(900.0, ge=10.0, description="Seconds between feed polls of `qa serve --feeds`.")
+
+    @field_validator("cors_origins", "corpus_roots", "trusted_proxies", "fetch_allow", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as e:
+                raise ValueError(f"QA_FETCH_ALLOW: {entry!r} is not an address or CIDR range") from e
         return value
 
     def allowed_roots(self) -> list[Path]:

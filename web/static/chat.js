@@ -1,224 +1,375 @@
-// The chat page: sends questions to /api/ask and renders answers with their citations.
-// Article text and metadata are untrusted: every node is built with createElement/textContent.
+// The chat page: a conversation thread. Questions go to /api/ask with the thread's history; the thread is kept
+// in browser storage (thread.js) and drawn by render.js. Limits come from the server, as data attributes on the
+// form, never copied here.
 "use strict";
 
-(() => {
-  const form = document.getElementById("ask-form");
-  const input = document.getElementById("question");
-  const log = document.getElementById("log");
-  if (!form || !input || !log) return;
-  const button = form.querySelector("button[type=submit]");
-  const ABSTAIN = "Not found in the articles.";
-  let busy = false;
+import { ThreadStore, codePoints, historyFor, newThreadId } from "./thread.js";
+import { citedOnly, copyText, showAnswer, showError, showPending, spokenAnswer, turnElement } from "./render.js";
 
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
+const TOP_K = 5;
+const WARN_AT = 0.8; // share of the question limit from which the counter shows
+
+const form = document.getElementById("ask-form");
+const input = document.getElementById("question");
+const log = document.getElementById("log");
+const ui = {
+  empty: document.getElementById("empty"),
+  title: document.getElementById("chat-title"),
+  toolbar: document.getElementById("chat-toolbar"),
+  newChat: document.getElementById("new-chat"),
+  threads: document.getElementById("threads"),
+  threadList: document.getElementById("thread-list"),
+  threadCount: document.getElementById("thread-count"),
+  storageNote: document.getElementById("storage-note"),
+  status: document.getElementById("question-status"),
+  announcer: document.getElementById("announcer"),
+  button: form?.querySelector("button[type=submit]"),
+};
+
+function limit(name, fallback) {
+  const value = Number.parseInt(form?.dataset[name] ?? "", 10);
+  return Number.isFinite(value) && value >= 0 ? value : fallback;
+}
+
+const limits = {
+  question: limit("maxQuestionChars", Number.POSITIVE_INFINITY),
+  turns: limit("maxHistoryTurns", 0),
+  chars: limit("maxHistoryChars", 0),
+};
+
+const store = new ThreadStore();
+let thread = store.get(store.currentId()); // null: a new chat, stored once it has its first answer
+let pending = null; // the AbortController of the request in flight
+
+function announce(text) {
+  // Cleared first, so that the same text twice is announced twice.
+  ui.announcer.textContent = "";
+  window.setTimeout(() => {
+    ui.announcer.textContent = text;
+  }, 50);
+}
+
+// -- the question box ---------------------------------------------------------------------------------------
+function overBy(text) {
+  return codePoints(text) - limits.question;
+}
+
+function updateCounter() {
+  const text = input.value.trim();
+  const n = codePoints(text);
+  const over = overBy(text);
+  if (over > 0) {
+    ui.status.textContent = `${n.toLocaleString()} / ${limits.question.toLocaleString()} characters: ${over.toLocaleString()} over the limit. Shorten the question to send it.`;
+  } else if (n >= limits.question * WARN_AT) {
+    ui.status.textContent = `${n.toLocaleString()} / ${limits.question.toLocaleString()} characters`;
+  } else {
+    ui.status.textContent = "";
   }
+  ui.status.classList.toggle("over", over > 0);
+  if (over > 0) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
 
-  function isHttpUrl(url) {
-    if (typeof url !== "string") return false;
-    const trimmed = url.trim();
-    if (!/^https?:\/\//i.test(trimmed)) return false;
-    try {
-      const parsed = new URL(trimmed);
-      return parsed.protocol === "http:" || parsed.protocol === "https:";
-    } catch {
-      return false;
-    }
+function setBusy(busy) {
+  if (ui.button) ui.button.disabled = busy;
+  if (busy) form.setAttribute("aria-busy", "true");
+  else form.removeAttribute("aria-busy");
+}
+
+// -- the thread ---------------------------------------------------------------------------------------------
+function showEmptyState() {
+  const empty = log.children.length === 0;
+  ui.empty.hidden = !empty;
+  ui.title.classList.toggle("visually-hidden", !empty);
+}
+
+function persist() {
+  if (!store.save(thread) || !store.saved) {
+    ui.storageNote.textContent = "This chat is not saved: the browser's storage is off or full.";
+    ui.storageNote.hidden = false;
   }
+  store.setCurrent(thread.id);
+  renderThreadList();
+}
 
-  function articleHref(citation) {
-    const id = String(citation.article_id);
-    const path = id.split("/").map(encodeURIComponent).join("/");
-    const params = new URLSearchParams();
-    const h = Array.isArray(citation.highlight) ? citation.highlight : null;
-    if (h && Number.isInteger(h[0]) && Number.isInteger(h[1])) {
-      params.set("start", String(h[0]));
-      params.set("end", String(h[1]));
-    }
-    const query = params.toString();
-    return `/articles/${path}${query ? `?${query}` : ""}#cited`;
-  }
-
-  // Show the latest message: its end for short ones, its start when it is taller than the window,
-  // so that a long answer is read from its first line rather than from its last source card.
-  function scrollToLatest() {
-    const last = log.lastElementChild;
-    if (!last || typeof last.scrollIntoView !== "function") return;
-    const tall = last.getBoundingClientRect().height > window.innerHeight * 0.6;
-    last.scrollIntoView({ block: tall ? "start" : "end" });
-  }
-
-  function addMessage(kind) {
-    const item = el("li", `message ${kind}`);
+function drawThread() {
+  log.replaceChildren();
+  for (const [index, turn] of (thread?.turns ?? []).entries()) {
+    const item = turnElement(turn.question);
+    item.dataset.turn = String(index);
+    showAnswer(item, turn, (button) => copy(turn, button));
     log.appendChild(item);
-    return item;
   }
+  showEmptyState();
+}
 
-  function addUser(question) {
-    const item = addMessage("user");
-    item.appendChild(el("div", "bubble", question));
-    scrollToLatest();
-  }
+function openThread(id) {
+  abortPending();
+  thread = id ? store.get(id) : null;
+  store.setCurrent(thread?.id ?? null);
+  drawThread();
+  renderThreadList();
+  ui.status.textContent = "";
+  const last = log.lastElementChild;
+  if (last) last.scrollIntoView({ block: "start" });
+  else window.scrollTo(0, 0);
+}
 
-  // The answer text with each "[n]" turned into a link to citations[n-1]'s cited span.
-  function renderAnswerText(answer, citations) {
-    const p = el("p", "answer-text");
-    const pattern = /\[(\d+)\]/g;
-    let last = 0;
-    let match;
-    while ((match = pattern.exec(answer)) !== null) {
-      const n = Number(match[1]);
-      const citation = citations[n - 1];
-      if (!citation) continue;
-      if (match.index > last) p.appendChild(document.createTextNode(answer.slice(last, match.index)));
-      const link = el("a", "cite", `[${n}]`);
-      link.href = articleHref(citation);
-      link.title = citation.title ? `Source ${n}: ${citation.title}` : `Source ${n}`;
-      p.appendChild(link);
-      last = match.index + match[0].length;
-    }
-    if (last < answer.length) p.appendChild(document.createTextNode(answer.slice(last)));
-    return p;
-  }
+function abortPending() {
+  if (pending) pending.abort();
+  pending = null;
+  setBusy(false);
+}
 
-  // The passage with its supporting sentence wrapped in <mark>.
-  function renderPassage(citation) {
-    const block = el("blockquote", "passage");
-    const text = String(citation.passage ?? "");
-    const h = Array.isArray(citation.highlight) ? citation.highlight : null;
-    const start = Number(citation.start);
-    let from = -1;
-    let to = -1;
-    if (h && Number.isFinite(start)) {
-      from = Math.max(0, Math.min(text.length, Number(h[0]) - start));
-      to = Math.max(0, Math.min(text.length, Number(h[1]) - start));
-    }
-    if (from >= 0 && to > from) {
-      if (from > 0) block.appendChild(document.createTextNode(text.slice(0, from)));
-      block.appendChild(el("mark", null, text.slice(from, to)));
-      if (to < text.length) block.appendChild(document.createTextNode(text.slice(to)));
-    } else {
-      block.textContent = text;
-    }
-    return block;
-  }
+function formatWhen(ms) {
+  const when = new Date(ms);
+  const today = new Date().toDateString() === when.toDateString();
+  return today
+    ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : when.toLocaleDateString([], { day: "numeric", month: "short" });
+}
 
-  function renderSource(citation) {
-    const card = el("li", "source");
-    const head = el("div", "source-head");
-    head.appendChild(el("span", "source-n", `[${citation.n}]`));
-    head.appendChild(el("span", "source-title", citation.title || citation.article_id));
-    if (citation.published) {
-      const time = el("time", "source-date", citation.published);
-      time.dateTime = String(citation.published);
-      head.appendChild(time);
-    }
-    card.appendChild(head);
-    card.appendChild(renderPassage(citation));
-    const links = el("div", "source-links");
-    const open = el("a", "open-article", "open in article");
-    open.href = articleHref(citation);
-    links.appendChild(open);
-    if (isHttpUrl(citation.url)) {
-      const original = el("a", "original", "original article");
-      original.href = citation.url.trim();
-      original.target = "_blank";
-      original.rel = "noopener noreferrer";
-      links.appendChild(original);
-    }
-    card.appendChild(links);
-    return card;
-  }
-
-  function renderAnswer(item, data) {
-    item.className = "message answer";
-    item.replaceChildren();
-    const bubble = el("div", "bubble");
-    const citations = Array.isArray(data.citations) ? data.citations : [];
-    if (data.abstained) {
-      item.classList.add("abstained");
-      bubble.appendChild(el("p", "answer-text", data.answer || ABSTAIN));
-      item.appendChild(bubble);
-      return;
-    }
-    bubble.appendChild(renderAnswerText(String(data.answer ?? ""), citations));
-    item.appendChild(bubble);
-    if (citations.length) {
-      const sources = el("ol", "sources");
-      sources.setAttribute("aria-label", "Sources");
-      for (const citation of citations) sources.appendChild(renderSource(citation));
-      item.appendChild(sources);
-    }
-  }
-
-  function renderError(item, message) {
-    item.className = "message error";
-    item.replaceChildren();
-    item.setAttribute("role", "alert");
-    item.appendChild(el("div", "bubble", message));
-  }
-
-  async function ask(question) {
-    busy = true;
-    if (button) button.disabled = true;
-    form.setAttribute("aria-busy", "true");
-    addUser(question);
-    const pending = addMessage("answer pending");
-    pending.appendChild(el("div", "bubble", "thinking…"));
-    scrollToLatest();
-    try {
-      const response = await fetch("/api/ask", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ question, top_k: 5 }),
-      });
-      let data = null;
-      try {
-        data = await response.json();
-      } catch {
-        data = null;
-      }
-      if (!response.ok || !data || typeof data !== "object") {
-        const message = data && typeof data.error === "string" ? data.error : `request failed (${response.status})`;
-        renderError(pending, `Error: ${message}`);
-      } else {
-        renderAnswer(pending, data);
-      }
-    } catch (err) {
-      renderError(pending, "Error: could not reach the server. Check your connection and try again.");
-    } finally {
-      busy = false;
-      if (button) button.disabled = false;
-      form.removeAttribute("aria-busy");
-      scrollToLatest();
+function renderThreadList() {
+  const threads = store.list();
+  ui.threads.hidden = threads.length === 0;
+  ui.threadCount.textContent = `(${threads.length})`;
+  ui.threadList.replaceChildren();
+  for (const t of threads) {
+    const item = document.createElement("li");
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "open-thread";
+    open.textContent = t.title;
+    if (thread && t.id === thread.id) open.setAttribute("aria-current", "true");
+    open.addEventListener("click", () => {
+      openThread(t.id);
+      ui.threads.open = false;
       input.focus();
+    });
+    const time = document.createElement("time");
+    time.className = "thread-time";
+    time.dateTime = new Date(t.updated).toISOString();
+    time.textContent = formatWhen(t.updated);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "delete-thread";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete chat: ${t.title}`);
+    remove.addEventListener("click", () => {
+      store.remove(t.id);
+      if (thread && thread.id === t.id) openThread(null);
+      renderThreadList();
+      ui.threads.querySelector("summary")?.focus();
+    });
+    item.append(open, time, remove);
+    ui.threadList.appendChild(item);
+  }
+}
+
+// -- asking -------------------------------------------------------------------------------------------------
+function errorMessage(response, data) {
+  if (data && typeof data.error === "string") {
+    const wait = response.headers.get("Retry-After");
+    return response.status === 429 && wait ? `${data.error} (try again in ${wait} s)` : data.error;
+  }
+  return `the server answered ${response.status}`;
+}
+
+// Keeps what the page shows of an answer: the text and the citations it refers to (the rest is never shown).
+function kept(data) {
+  const answer = {
+    answer: String(data.answer ?? ""),
+    abstained: Boolean(data.abstained),
+    citations: citedOnly(data),
+  };
+  if (typeof data.query === "string") answer.query = data.query;
+  if (typeof data.confidence === "number") answer.confidence = data.confidence;
+  return answer;
+}
+
+function scrollToTurn(item) {
+  const room = window.innerHeight - (form.getBoundingClientRect().height || 0);
+  item.scrollIntoView({ block: item.getBoundingClientRect().height > room ? "start" : "end" });
+}
+
+async function ask(question, item = null, history = historyFor(thread?.turns ?? [], limits.turns, limits.chars)) {
+  // An earlier failed turn can no longer be retried once another question is asked.
+  for (const stale of log.querySelectorAll(".reply.error .retry")) stale.remove();
+  const turnItem = item ?? turnElement(question);
+  if (!item) log.appendChild(turnItem);
+  showEmptyState();
+  showPending(turnItem);
+  scrollToTurn(turnItem);
+  const controller = new AbortController();
+  pending = controller;
+  setBusy(true);
+  const started = performance.now();
+  let data = null;
+  let failure = null;
+  try {
+    const response = await fetch("/api/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ question, top_k: TOP_K, history }),
+      signal: controller.signal,
+    });
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok || !data || typeof data !== "object") failure = `Error: ${errorMessage(response, data)}`;
+  } catch (err) {
+    if (err && err.name === "AbortError") return;
+    failure = "Error: could not reach the server. Check your connection and try again.";
+  } finally {
+    if (pending === controller) {
+      pending = null;
+      setBusy(false);
     }
   }
+  if (controller.signal.aborted) return;
+  if (failure) {
+    showError(turnItem, failure, () => {
+      if (pending) return;
+      input.focus(); // the Retry button goes away with the error
+      ask(question, turnItem, history);
+    });
+    announce(failure);
+  } else {
+    const turn = { question, answer: kept(data), ms: Math.round(performance.now() - started), at: Date.now() };
+    if (!thread) thread = { id: newThreadId(), title: Array.from(question).slice(0, 120).join(""), updated: 0, turns: [] };
+    thread.turns.push(turn);
+    thread.updated = Date.now();
+    turnItem.dataset.turn = String(thread.turns.length - 1);
+    showAnswer(turnItem, turn, (button) => copy(turn, button));
+    persist();
+    announce(spokenAnswer(turn.answer));
+  }
+  scrollToTurn(turnItem);
+}
 
+// Sends a question unless it is empty, too long (said so, never cut) or another is on its way.
+function submit(text) {
+  const question = text.trim();
+  if (!question || pending) return false;
+  const over = overBy(question);
+  if (over > 0) {
+    input.value = text;
+    updateCounter();
+    announce(ui.status.textContent);
+    input.focus();
+    return false;
+  }
+  input.value = "";
+  updateCounter();
+  input.focus(); // also when the question came from an example link, which the empty state hides
+  ask(question);
+  return true;
+}
+
+async function copy(turn, button) {
+  const text = copyText(turn.answer, window.location.origin);
+  const status = button.parentElement.querySelector(".copy-status");
+  let done = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    done = true;
+  } catch {
+    done = false;
+  }
+  status.textContent = done ? "Copied" : "Copy failed: select the text to copy it";
+  announce(status.textContent);
+  window.setTimeout(() => {
+    status.textContent = "";
+  }, 4000);
+}
+
+// -- wiring -------------------------------------------------------------------------------------------------
+function wire() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (busy) return;
-    const question = input.value.trim();
-    if (!question) {
-      input.focus();
-      return;
-    }
-    input.value = "";
+    submit(input.value);
     input.focus();
-    ask(question);
   });
-
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      if (typeof form.requestSubmit === "function") form.requestSubmit();
-      else form.dispatchEvent(new Event("submit", { cancelable: true }));
+      form.requestSubmit();
     }
   });
+  input.addEventListener("input", updateCounter);
+  ui.newChat.addEventListener("click", () => {
+    openThread(null);
+    input.focus();
+  });
+  for (const example of document.querySelectorAll("a.example")) {
+    example.addEventListener("click", (event) => {
+      event.preventDefault();
+      submit(example.textContent);
+    });
+  }
+  // Where to come back to from the article view: the link followed, in its turn.
+  log.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a[href^='/articles/']") : null;
+    const item = link?.closest(".turn");
+    if (link && item && thread) {
+      store.setReturn({ thread: thread.id, turn: item.dataset.turn, href: link.getAttribute("href") });
+    }
+  });
+  // The sticky question bar must never cover the focused element: scroll-padding follows its height, and a
+  // focused element still under it is scrolled clear.
+  const root = document.documentElement;
+  new ResizeObserver(() => {
+    root.style.setProperty("--ask-form-height", `${Math.ceil(form.getBoundingClientRect().height)}px`);
+  }).observe(form);
+  document.addEventListener("focusin", (event) => {
+    const target = event.target;
+    if (!(target instanceof Element) || form.contains(target)) return;
+    const overlap = target.getBoundingClientRect().bottom - form.getBoundingClientRect().top;
+    if (overlap > 0) window.scrollBy(0, overlap + 8);
+  });
+  window.addEventListener("storage", renderThreadList);
+  // Restored from the back/forward cache: the focus is already where it was; forget the return point.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) store.takeReturn();
+  });
+}
 
-  input.focus();
-})();
+// Back from an article view: the thread is drawn again; focus returns to the link that was followed.
+function restoreFocus() {
+  const target = store.takeReturn();
+  if (!target || !thread || target.thread !== thread.id) return false;
+  const item = log.querySelector(`.turn[data-turn="${Number(target.turn)}"]`);
+  const link = [...(item?.querySelectorAll("a") ?? [])].find((a) => a.getAttribute("href") === target.href);
+  if (!link) return false;
+  link.scrollIntoView({ block: "center" });
+  link.focus({ preventScroll: true });
+  return true;
+}
+
+function start() {
+  if (!form || !input || !log) return;
+  ui.toolbar.hidden = false;
+  wire();
+  drawThread();
+  renderThreadList();
+  updateCounter();
+  const params = new URLSearchParams(window.location.search);
+  const linked = params.get("q");
+  if (linked !== null) {
+    // A linked question starts a new chat; the address loses ?q= so a reload does not ask it again.
+    window.history.replaceState(null, "", window.location.pathname);
+    openThread(null);
+    input.focus();
+    submit(linked);
+    return;
+  }
+  if (!restoreFocus()) {
+    const last = log.lastElementChild;
+    if (last) scrollToTurn(last);
+    input.focus();
+  }
+}
+
+start();

@@ -134,14 +134,22 @@ def _read_json(text: str, name: str, where: str, *, lines: bool) -> list[Article
     return [article_from_mapping(obj, name, where)]
 
 
-def _read_html(html: str, name: str, where: str) -> Article:
+def read_html(html: str, name: str, where: str, url: str | None = None) -> Article:
+    """An article from a page's HTML: main text, title, author, date and canonical URL (trafilatura).
+
+    `url` is where the page was fetched from, if it was: relative links and the site's name are read against it.
+    """
+    return _read_html(html, name, where, url)
+
+
+def _read_html(html: str, name: str, where: str, page_url: str | None = None) -> Article:
     try:
         import trafilatura  # heavy; only HTML needs it
     except ImportError as e:  # e.g. justext without lxml[html_clean]: the installation's fault, not the file's
         raise ReaderUnavailable(f"the HTML reader cannot be loaded ({e}); reinstall qa with its dependencies") from e
 
     try:
-        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
+        doc = trafilatura.bare_extraction(html, url=page_url, with_metadata=True, include_comments=False)
     except Exception as e:  # trafilatura raises assorted parser errors on broken markup
         raise InvalidArticle(where, f"cannot parse HTML ({type(e).__name__})") from e
     meta: dict[str, Any] = doc.as_dict() if doc is not None and hasattr(doc, "as_dict") else dict(doc or {})

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from qa.embedding import Vectors
-from qa.records import Article, ArticleSummary, Passage
+from qa.records import Article, ArticleSummary, Feed, Origin, Passage, SourceCount
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,48 @@ class Stored:
 
     content_hash: str
     file: str | None
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """What qa remembers of one item of a feed, to tell new, changed and unchanged items apart."""
+
+    key: str  # the item's GUID, else its link
+    link: str | None
+    entry_hash: str  # of the item's title, link, summary and dates as the feed gave them
+    article_id: str | None  # the article it became (None: it could not be read)
+    page_etag: str | None = None  # the page's validators, for a conditional GET when the item changes
+    page_last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceCounts:
+    """Articles per site (not from files), per folder of the files read (absolute), and per feed URL."""
+
+    sites: list[SourceCount]
+    folders: list[SourceCount]
+    feeds: list[SourceCount]
+
+
+# SQL shared by the back ends: the newest publication date counts only ISO dates (files may hold other text).
+ISO_DATE_SQLITE = "published GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+ISO_DATE_POSTGRES = "published ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'"
+
+
+ARTICLE_KEYS = ("id", "title", "text", "url", "published", "author", "source", "origin")
+ARTICLE_COLUMNS = ", ".join(ARTICLE_KEYS)
+
+
+def origin_json(article: Article) -> str | None:
+    """An article's origin as stored (JSON text), or None."""
+    return article.origin.model_dump_json() if article.origin is not None else None
+
+
+def article_from_row(row: Sequence[Any]) -> Article:
+    """An article from a row of ARTICLE_COLUMNS (the origin stored as JSON text)."""
+    values = dict(zip(ARTICLE_KEYS, row, strict=True))
+    origin = values.pop("origin")
+    return Article(**values, origin=Origin.model_validate_json(origin) if origin else None)
 
 
 def sentence_blob(sentences: Vectors) -> bytes:
@@ -159,6 +201,31 @@ class Backend(Protocol):
 
     def finish_rebuild(self, values: Mapping[str, str]) -> int:
         """After a rebuild: record these settings, drop vectors nothing uses, re-index; returns the passages."""
+        ...
+
+    # -- feeds and sources ---------------------------------------------------------------------------
+    def feeds(self) -> list[Feed]:
+        """Every followed feed, in URL order."""
+        ...
+
+    def save_feed(self, feed: Feed) -> None:
+        """Add a feed or record its latest poll (validators, title, time, result)."""
+        ...
+
+    def remove_feed(self, url: str) -> bool:
+        """Stop following a feed and forget its items (their articles stay); False when it was not followed."""
+        ...
+
+    def feed_items(self, url: str) -> list[FeedItem]:
+        """What is remembered of a feed's items."""
+        ...
+
+    def save_feed_items(self, url: str, items: Sequence[FeedItem]) -> None:
+        """Remember these items of a feed (replacing what was remembered under the same keys)."""
+        ...
+
+    def source_counts(self) -> SourceCounts:
+        """Articles and newest date per site, per folder of files and per feed."""
         ...
 
     def close(self) -> None:

@@ -7,12 +7,14 @@ end only stores what it is given.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from qa.articles.corpus import CorpusRead, read_paths
 from qa.backends.base import Backend, ChunkedArticle
 from qa.embedding import Embedder
+from qa.events import index_write
 from qa.indexing.chunking import ChunkingPolicy, passages_for
 from qa.indexing.recorded import build_settings, check_chunking
 from qa.progress import Progress
@@ -117,17 +119,19 @@ class Indexer:
         Chunking and embedding happen outside the writer lock: other writers wait only for the writes.
         """
         files = files or {}
-        check_chunking(self.backend.meta(), self.policy, self.backend.label)
         statuses: dict[str, str] = {}
-        pending: dict[str, Article] = {}
-        for article in articles:
-            pending.pop(article.id, None)  # the last copy of an id wins
-            pending[article.id] = article
-            if len(pending) >= batch:
+        with index_write("ingest") as counts:
+            check_chunking(self.backend.meta(), self.policy, self.backend.label)
+            pending: dict[str, Article] = {}
+            for article in articles:
+                pending.pop(article.id, None)  # the last copy of an id wins
+                pending[article.id] = article
+                if len(pending) >= batch:
+                    statuses.update(self._write(list(pending.values()), files, progress))
+                    pending = {}
+            if pending:
                 statuses.update(self._write(list(pending.values()), files, progress))
-                pending = {}
-        if pending:
-            statuses.update(self._write(list(pending.values()), files, progress))
+            counts.update(Counter(statuses.values()))
         return statuses
 
     def _write(
@@ -178,16 +182,19 @@ class Indexer:
 
     def delete(self, article_id: str) -> bool:
         """Remove an article; False when there was none with this id."""
-        with self.backend.writing():
-            return self.backend.delete(article_id)
+        with index_write("delete") as counts, self.backend.writing():
+            deleted = self.backend.delete(article_id)
+            counts["deleted"] = int(deleted)
+            return deleted
 
     def remove_stale(self, stale: Callable[[str, str], bool]) -> list[str]:
         """Remove the file-backed articles for which `stale(article id, file)` holds; returns their ids."""
         removed = []
-        with self.backend.writing():
+        with index_write("delete") as counts, self.backend.writing():
             for article_id, file in sorted(self.backend.files().items()):
                 if stale(article_id, file) and self.backend.delete(article_id):
                     removed.append(article_id)
+            counts["deleted"] = len(removed)
         return removed
 
     def rebuild(self, progress: Progress | None = None) -> int:
@@ -196,7 +203,7 @@ class Indexer:
         Everything slow (chunking, embedding) happens first, while the stored generation keeps serving; the new
         passages are written in one transaction, so readers see either every article re-chunked or none.
         """
-        with self.backend.writing():
+        with index_write("rebuild"), self.backend.writing():
             if self.backend.meta().get("chunking") not in (None, self.policy.label()):
                 chunked = self.chunk(list(self.backend.articles()))
                 self.embed_missing(_texts_by_hash(chunked), progress)

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from qa.articles.ids import ID_PATTERN, MAX_ID_CHARS
 from qa.articles.reading import article_from_mapping, load_json
-from qa.errors import InvalidArticle, PayloadTooLarge
-from qa.records import Answer, ArticleSummary, ArticleText, SearchHit
+from qa.errors import InvalidArticle, InvalidURL, PayloadTooLarge
+from qa.records import Answer, ArticlePage, ArticleText, SearchResults, Sources, Turn
 from qa.server.limits import check_auth_failures, count_auth_failure, rate_limited
 from qa.service import QA
 
@@ -30,6 +30,13 @@ class AskRequest(BaseModel):
         json_schema_extra={"minLength": 1, "pattern": NOT_BLANK},
     )
     top_k: int = Field(5, description="Passages to retrieve, 1 to QA_MAX_TOP_K.", ge=1)
+    history: list[Turn] = Field(
+        default_factory=list,
+        description=(
+            "Earlier turns of the conversation, oldest first: each question, the server's answer and the ids of "
+            "the articles it cited. At most QA_MAX_HISTORY_TURNS turns and QA_MAX_HISTORY_CHARS characters."
+        ),
+    )
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -37,21 +44,6 @@ class AskRequest(BaseModel):
         if isinstance(value, str | bool):
             raise ValueError("top_k must be a JSON integer")  # pydantic would read "5" and true as numbers
         return value
-
-
-class SearchResponse(BaseModel):
-    """Passages for a query, best first."""
-
-    results: list[SearchHit]
-
-
-class ArticlePage(BaseModel):
-    """A page of articles."""
-
-    total: int
-    offset: int
-    limit: int
-    articles: list[ArticleSummary]
 
 
 class ArticleWrite(BaseModel):
@@ -79,14 +71,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "Malformed request (e.g. invalid multipart data)",
         401: "No API key sent",
-        403: "Wrong API key, or writes disabled (no QA_API_KEY)",
+        403: "Wrong API key, writes disabled (no QA_API_KEY), or fetching the URL refused (its address is not"
+        " public and not in QA_FETCH_ALLOW, or robots.txt disallows it)",
         404: "No such article",
         409: "The index was built differently (model, format)",
         413: "Body, upload or article count over the limit",
         415: "Unsupported content type",
         422: "Invalid input",
         429: "Rate limit reached, or too many wrong API keys; see Retry-After",
+        502: "The URL's site could not be reached, answered with an error or sent too much",
         503: "The index is busy (another writer holds it too long), or the model or database is unavailable",
+        504: "The URL's site did not answer in time",
     }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
@@ -148,12 +143,12 @@ router = APIRouter(prefix="/api")
 )
 def ask(body: AskRequest, qa: QADep) -> Answer:
     """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
-    return qa.ask(body.question, body.top_k)
+    return qa.ask(body.question, body.top_k, history=body.history)
 
 
 @router.get(
     "/search",
-    response_model=SearchResponse,
+    response_model=SearchResults,
     summary="Find the passages most relevant to a query",
     dependencies=[Depends(rate_limited)],
     responses=_errors(409, 422, 429, 503) | _links(200, "$response.body#/results/0/article_id"),
@@ -162,9 +157,9 @@ def search(
     qa: QADep,
     q: Annotated[str, Query(description="The query.", json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})],
     top_k: Annotated[int, Query(description="Passages to return, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
-) -> SearchResponse:
+) -> SearchResults:
     """Passages best first, each with its supporting sentence's span as `highlight`."""
-    return SearchResponse(results=qa.search(q, top_k))
+    return SearchResults(results=qa.search(q, top_k))
 
 
 @router.get(
@@ -222,11 +217,20 @@ _ARTICLE_IN: dict[str, Any] = {
     },
     "required": ["id", "text"],
 }
+_URL_IN: dict[str, Any] = {
+    "type": "object",
+    "description": "A page to fetch and read (HTML): its article's id is the slug of its canonical URL.",
+    "properties": {
+        "url": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+}
 _UPLOAD_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": _ARTICLE_IN},
+            "application/json": {"schema": {"anyOf": [_ARTICLE_IN, _URL_IN]}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -245,11 +249,16 @@ _UPLOAD_DOC: dict[str, Any] = {
     status_code=201,
     dependencies=[Depends(require_key)],
     openapi_extra=_UPLOAD_DOC,
-    responses=_errors(400, 401, 403, 409, 413, 415, 422, 429, 503) | _links(201, "$request.body#/id"),
-    summary="Add or replace an article (JSON, or an uploaded .txt/.md/.html/.json/.jsonl file)",
+    responses=_errors(400, 401, 403, 409, 413, 415, 422, 429, 502, 503, 504) | _links(201, "$request.body#/id"),
+    summary="Add or replace an article (JSON, a URL to fetch, or an uploaded .txt/.md/.html/.json/.jsonl file)",
 )
 async def add_article(request: Request, qa: QADep) -> ArticleWrite:
-    """Indexed before the response: the next question can cite it."""
+    """Indexed before the response: the next question can cite it.
+
+    `{"url": "https://..."}` alone fetches the page (public addresses only, unless QA_FETCH_ALLOW lists it;
+    robots.txt honoured) and reads it; the article's id is the slug of its canonical URL, so fetching the same
+    story again updates it.
+    """
     limit = qa.settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -273,11 +282,31 @@ async def add_article(request: Request, qa: QADep) -> ArticleWrite:
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
     payload = load_json(bytes(body), "request body")
+    if isinstance(payload, dict) and "url" in payload and not any(k in payload for k in ("text", "body", "content")):
+        return ArticleWrite(articles=await run_in_threadpool(qa.add_url, _url_to_fetch(payload)))
     if isinstance(payload, dict) and not payload.get("id") and not payload.get("url"):
         raise InvalidArticle("request body", "give the article an 'id' or a 'url'")
     article = article_from_mapping(payload, default_id="", where="request body")
     status_ = await run_in_threadpool(qa.add, article)
     return ArticleWrite(articles={article.id: status_})
+
+
+def _url_to_fetch(payload: dict[str, Any]) -> str:
+    """The URL of a `{"url": ...}` body (a page to fetch); InvalidURL for anything else in it."""
+    url = payload["url"]
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidURL("'url' must be a non-empty string")
+    if len(payload) > 1:
+        others = ", ".join(sorted(repr(k) for k in payload if k != "url"))
+        raise InvalidURL(f"to fetch a page send only its 'url' (not {others}); to send an article, include its 'text'")
+    return url
+
+
+@router.get("/sources", response_model=Sources, summary="Sites, corpus folders and feeds, with article counts")
+def sources(qa: QADep) -> Sources:
+    """Articles and newest publication date per site (fetched and uploaded articles, by `source`), per corpus
+    folder, and per followed feed."""
+    return qa.sources()
 
 
 @router.delete(
@@ -293,11 +322,14 @@ def delete_article(article_id: str, qa: QADep) -> ArticleWrite:
     return ArticleWrite(articles={article_id: "deleted"})
 
 
-def document_limits(schema: dict[str, Any], max_question_chars: int, max_top_k: int) -> dict[str, Any]:
-    """The OpenAPI schema with the configured question length and top_k bounds written in."""
+def document_limits(
+    schema: dict[str, Any], max_question_chars: int, max_top_k: int, max_history_turns: int
+) -> dict[str, Any]:
+    """The OpenAPI schema with the configured question length, top_k and history bounds written in."""
     ask = schema["components"]["schemas"]["AskRequest"]["properties"]
     ask["question"]["maxLength"] = max_question_chars
     ask["top_k"]["maximum"] = max_top_k
+    ask["history"]["maxItems"] = max_history_turns
     for parameter in schema["paths"]["/api/search"]["get"]["parameters"]:
         if parameter["name"] == "q":
             parameter["schema"]["maxLength"] = max_question_chars

@@ -10,11 +10,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from qa import __doc__ as package_doc
+from qa.server import access_log, metrics, openai_chat
 from qa.server.api import document_limits, health_router
 from qa.server.api import router as api_router
 from qa.server.assets import WEB_DIR, templates
 from qa.server.errors import SECURITY_HEADERS, install_error_handlers
 from qa.server.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
+from qa.server.mcp_http import mcp_sessions, mount_mcp
 from qa.server.pages import render_error
 from qa.server.pages import router as web_router
 from qa.server.serving import throttle_repeated_errors
@@ -32,6 +34,7 @@ def create_app(qa: QA | None = None) -> FastAPI:
         version="0.1.0",
         docs_url=None,
         redoc_url=None,
+        lifespan=mcp_sessions,
     )
     app.state.qa = qa
     settings = qa.settings
@@ -39,15 +42,21 @@ def create_app(qa: QA | None = None) -> FastAPI:
     failures = settings.auth_failures
     app.state.auth_failures = TokenBucket(failures / 60, failures) if failures else None
     app.include_router(api_router)
+    app.include_router(openai_chat.router)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_limits(default_openapi(), settings.max_question_chars, settings.max_top_k)
+            schema = document_limits(
+                default_openapi(), settings.max_question_chars, settings.max_top_k, settings.max_history_turns
+            )
+            app.openapi_schema = openai_chat.document(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health_router)
+    app.include_router(metrics.router)
+    mount_mcp(app, qa)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     _serve_docs_offline(app)
@@ -61,7 +70,9 @@ def create_app(qa: QA | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            # MCP's streamable HTTP sends its protocol version and session headers (browser clients at /mcp).
+            allow_headers=["Authorization", "Content-Type", "Mcp-Protocol-Version", "Mcp-Session-Id"],
+            expose_headers=["Mcp-Session-Id", "X-Request-ID"],
             max_age=600,
         )
 
@@ -72,7 +83,15 @@ def create_app(qa: QA | None = None) -> FastAPI:
             response.headers.setdefault(name, value)
         return response
 
+    # Outermost: the access log times the whole request, and every response carries its X-Request-ID.
+    access_log.configure(settings.log_format)
+    observers = [access_log.log_request, _count_request]
+    app.add_middleware(access_log.AccessLog, observers=observers, routes=app.router.routes)
     return app
+
+
+def _count_request(record: access_log.RequestRecord) -> None:
+    metrics.observe_request(record.method, record.route, record.status, record.duration_ms / 1000)
 
 
 def _serve_docs_offline(app: FastAPI) -> None:

@@ -12,6 +12,8 @@ from fastapi import HTTPException, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.server.errors import error_response
+
 MULTIPART_ALLOWANCE = 64 * 1024  # room for a multipart envelope around an upload of the largest size
 
 
@@ -59,12 +61,21 @@ class TokenBucket:
 
 def rate_limited(request: Request) -> None:
     """Dependency: 429 with Retry-After when the client IP has used up its tokens (QA_RATE_LIMIT, QA_RATE_BURST)."""
+    refusal = rate_limit_refusal(request)
+    if refusal is not None:
+        raise refusal
+
+
+def rate_limit_refusal(request: Request) -> HTTPException | None:
+    """None when the request may go ahead; else the 429 to answer. One token per call.
+
+    The HTTP routes (rate_limited) and the MCP tools served at /mcp take from the same per-client bucket.
+    """
     bucket: TokenBucket | None = getattr(request.app.state, "rate_limiter", None)
     if bucket is None or _holds_the_key(request):
-        return
+        return None
     wait = bucket.take(client_address(request))
-    if wait:
-        raise too_many(wait, f"at most {bucket.rate:g} a second (bursts of {bucket.burst})")
+    return too_many(wait, f"at most {bucket.rate:g} a second (bursts of {bucket.burst})") if wait else None
 
 
 def client_address(request: Request) -> str:
@@ -119,7 +130,7 @@ class RequestLimits:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
             message = f"the request body is {declared} bytes; the limit is {self.max_body}"
-            await _error(413, message, {"Connection": "close"})(scope, receive, send)
+            await _error(scope, 413, message, {"Connection": "close"})(scope, receive, send)
             return
         received = 0
 
@@ -142,5 +153,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _error(status: int, message: str, headers: dict[str, str]) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+def _error(scope: Scope, status: int, message: str, headers: dict[str, str]) -> JSONResponse:
+    path = scope.get("path", "")
+    response = error_response(path, status, message, headers) or error_response("/api/", status, message, headers)
+    assert response is not None
+    return response

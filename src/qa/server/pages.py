@@ -1,17 +1,22 @@
-"""The HTML pages: the chat page at / and the article view that citations open."""
+"""The HTML pages: the chat page at /, the article list at /articles and the article view that citations open."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qa.answering.compose import bounded_window
 from qa.server.assets import templates
 from qa.service import QA
+from qa.suggestions import example_questions
 
+PAGE_SIZE = 25  # articles per page of /articles
+MAX_PAGE = 10**7  # keeps the offset a small SQLite integer
+EXAMPLES = 3  # example questions on an empty chat
+EXAMPLE_TITLES = 12  # newest titles they are drawn from (some titles are unusable)
 router = APIRouter(include_in_schema=False)
 
 
@@ -28,12 +33,39 @@ def render_error(request: Request, status: int, message: str) -> Response:
     return templates.TemplateResponse(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
+def article_path(article_id: str) -> str:
+    """The article view's path for an id (ids may hold slashes, spaces, ? and #); render.js builds the same."""
+    return "/articles/" + quote(article_id, safe="/")
+
+
+templates.env.filters["article_path"] = article_path
+
+
 @router.get("/", response_class=HTMLResponse)
 def chat(request: Request) -> Response:
-    """The conversation page; questions go to /api/ask from web/static/chat.js."""
+    """The conversation page; questions go to /api/ask from web/static/chat.js, limits from the settings."""
     qa: QA = request.app.state.qa
     articles, passages = qa.counts()
-    return templates.TemplateResponse(request, "chat.html", {"articles": articles, "passages": passages})
+    newest = qa.articles(0, EXAMPLE_TITLES)[1]
+    context = {
+        "articles": articles,
+        "passages": passages,
+        "examples": example_questions((a.title for a in newest), EXAMPLES),
+        "settings": qa.settings,
+    }
+    return templates.TemplateResponse(request, "chat.html", context)
+
+
+@router.get("/articles", response_class=HTMLResponse)
+def article_list(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
+    """The indexed articles, newest first, a page at a time; plain links, no JavaScript."""
+    qa: QA = request.app.state.qa
+    total, articles = qa.articles((page - 1) * PAGE_SIZE, PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page > pages:
+        raise HTTPException(404, f"there is no page {page}: the articles fill {pages} page{'s' * (pages != 1)}")
+    context = {"articles": articles, "total": total, "page": page, "pages": pages, "first": (page - 1) * PAGE_SIZE}
+    return templates.TemplateResponse(request, "articles.html", context)
 
 
 @router.get("/articles/{article_id:path}", response_class=HTMLResponse)
@@ -49,6 +81,8 @@ def article_view(
     A text longer than QA_MAX_TEXT_CHARS is shown a page at a time (around the cited span, or from `offset`),
     with links to the text before and after.
     """
+    if not article_id:
+        return RedirectResponse("/articles")
     qa: QA = request.app.state.qa
     article = qa.article(article_id)
     text, most = article.text, qa.settings.max_text_chars

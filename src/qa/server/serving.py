@@ -83,4 +83,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
         "server_header": False,
         "log_level": "warning",
+        "access_log": False,  # qa.server.access_log writes one line per request instead (QA_LOG_FORMAT)
     }

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.backends.base import ChunkedArticle, PassageRow, Stored
+from qa.backends.base import ChunkedArticle, FeedItem, PassageRow, SourceCounts, Stored
 from qa.backends.faiss_sqlite.locking import WriterLock
 from qa.backends.faiss_sqlite.store import FORMAT_VERSION, LogEntry, Store
 from qa.backends.faiss_sqlite.vectors import VectorIndex, VectorOptions
 from qa.embedding import Vectors
 from qa.errors import IndexMismatch
-from qa.records import Article, ArticleSummary
+from qa.records import Article, ArticleSummary, Feed
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -292,6 +292,35 @@ class FaissSqliteBackend:
     def files(self) -> dict[str, str]:
         """Article id to the file it was read from."""
         return self.store.files()
+
+    # -- feeds and sources ---------------------------------------------------------------------------
+    def feeds(self) -> list[Feed]:
+        """Every followed feed, in URL order."""
+        return self.store.feeds()
+
+    def save_feed(self, feed: Feed) -> None:
+        """Add a feed or record its latest poll."""
+        with self.store.transaction() as db:
+            self.store.save_feed(db, feed)
+
+    def remove_feed(self, url: str) -> bool:
+        """Stop following a feed and forget its items; False when it was not followed."""
+        with self.store.transaction() as db:
+            return self.store.remove_feed(db, url)
+
+    def feed_items(self, url: str) -> list[FeedItem]:
+        """What is remembered of a feed's items."""
+        return self.store.feed_items(url)
+
+    def save_feed_items(self, url: str, items: Sequence[FeedItem]) -> None:
+        """Remember these items of a feed."""
+        with self.store.transaction() as db:
+            self.store.save_feed_items(db, url, items)
+
+    def source_counts(self) -> SourceCounts:
+        """Articles and newest date per site, per folder of files and per feed."""
+        with self.store.transaction(write=False):
+            return self.store.source_counts()
 
     def close(self) -> None:
         """Close this thread's SQLite connection."""

@@ -87,7 +87,42 @@ def _sentence_vectors(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE embeddings ADD COLUMN sentences BLOB")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_tables, _sentence_vectors]
+_FEEDS = """
+CREATE TABLE IF NOT EXISTS feeds (
+    url TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    added TEXT NOT NULL,
+    polled TEXT,
+    last_result TEXT,
+    etag TEXT,
+    last_modified TEXT
+);
+-- Each item of a feed qa has seen: its key (GUID, else link), a hash of its entry, the article it became and the
+-- page's validators, so a poll fetches only new and changed items, conditionally.
+CREATE TABLE IF NOT EXISTS feed_items (
+    feed_url TEXT NOT NULL REFERENCES feeds(url) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    link TEXT,
+    entry_hash TEXT NOT NULL,
+    article_id TEXT,
+    page_etag TEXT,
+    page_last_modified TEXT,
+    PRIMARY KEY (feed_url, key)
+);
+CREATE INDEX IF NOT EXISTS feed_items_by_article ON feed_items(article_id);
+"""
+
+
+def _feeds(db: sqlite3.Connection) -> None:
+    """3: followed feeds and their items, and each article's origin (JSON: when and how it was fetched)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
+    if "origin" not in columns:
+        db.execute("ALTER TABLE articles ADD COLUMN origin TEXT")
+    for statement in _statements(_FEEDS):
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_tables, _sentence_vectors, _feeds]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -12,14 +12,27 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.backends.base import PassageRow, Stored, sentence_blob, sentence_matrix
+from qa.backends.base import (
+    ARTICLE_COLUMNS,
+    ISO_DATE_SQLITE,
+    FeedItem,
+    PassageRow,
+    SourceCounts,
+    Stored,
+    article_from_row,
+    origin_json,
+    sentence_blob,
+    sentence_matrix,
+)
 from qa.backends.faiss_sqlite.migrations import migrate
 from qa.embedding import Vectors
-from qa.records import Article, ArticleSummary, Passage
+from qa.records import Article, ArticleSummary, Feed, Passage, SourceCount
 from qa.text.words import search_terms
 
 FORMAT_VERSION = 1  # of the index folder's files (recorded in meta and index.json); the schema has migrations
 _MAX_PARAMETERS = 900  # SQLite's default limit on ? parameters is 999
+FEED_KEYS = ("url", "title", "added", "polled", "last_result", "etag", "last_modified")
+FEED_COLUMNS = ", ".join(FEED_KEYS)
 
 
 @dataclass(frozen=True)
@@ -107,11 +120,11 @@ class Store:
         """Insert or replace an article and its passages inside a write transaction."""
         self._delete_passages(db, article.id)
         db.execute(
-            "INSERT INTO articles(id, title, text, url, published, author, source, content_hash, updated_at, file)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title,"
+            "INSERT INTO articles(id, title, text, url, published, author, source, content_hash, updated_at, file,"
+            " origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title,"
             " text = excluded.text, url = excluded.url, published = excluded.published,"
             " author = excluded.author, source = excluded.source, content_hash = excluded.content_hash,"
-            " updated_at = excluded.updated_at, file = excluded.file",
+            " updated_at = excluded.updated_at, file = excluded.file, origin = excluded.origin",
             (
                 article.id,
                 article.title,
@@ -123,6 +136,7 @@ class Store:
                 article.content_hash(),
                 datetime.now(UTC).isoformat(timespec="seconds"),
                 file,
+                origin_json(article),
             ),
         )
         db.executemany(
@@ -151,25 +165,14 @@ class Store:
     def article(self, article_id: str) -> Article | None:
         """One article with its text, or None."""
         row = (
-            self.connection()
-            .execute(
-                "SELECT id, title, text, url, published, author, source FROM articles WHERE id = ?",
-                (article_id,),
-            )
-            .fetchone()
+            self.connection().execute(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)).fetchone()
         )
-        if row is None:
-            return None
-        keys = ("id", "title", "text", "url", "published", "author", "source")
-        return Article(**dict(zip(keys, row, strict=True)))
+        return None if row is None else article_from_row(row)
 
     def articles(self) -> Iterator[Article]:
         """Every article, in id order."""
-        keys = ("id", "title", "text", "url", "published", "author", "source")
-        for row in self.connection().execute(
-            "SELECT id, title, text, url, published, author, source FROM articles ORDER BY id"
-        ):
-            yield Article(**dict(zip(keys, row, strict=True)))
+        for row in self.connection().execute(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY id"):
+            yield article_from_row(row)
 
     def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
         """A page of articles without their text, most recently published first, and the total."""
@@ -277,6 +280,65 @@ class Store:
             "DELETE FROM embeddings WHERE model != ? OR text_hash NOT IN (SELECT text_hash FROM passages)",
             (keep_model,),
         ).rowcount
+
+    # -- feeds and sources ---------------------------------------------------------------------------
+    def feeds(self) -> list[Feed]:
+        """Every followed feed, in URL order."""
+        rows = self.connection().execute(f"SELECT {FEED_COLUMNS} FROM feeds ORDER BY url")
+        return [Feed(**dict(zip(FEED_KEYS, row, strict=True))) for row in rows]
+
+    def save_feed(self, db: sqlite3.Connection, feed: Feed) -> None:
+        """Add a feed or update what its last poll recorded, inside a write transaction."""
+        values = feed.model_dump()
+        db.execute(
+            f"INSERT INTO feeds({FEED_COLUMNS}) VALUES ({', '.join('?' * len(FEED_KEYS))}) ON CONFLICT(url) DO UPDATE"
+            " SET " + ", ".join(f"{k} = excluded.{k}" for k in FEED_KEYS if k not in ("url", "added")),
+            [values[k] for k in FEED_KEYS],
+        )
+
+    def remove_feed(self, db: sqlite3.Connection, url: str) -> bool:
+        """Forget a feed and its items inside a write transaction; False when it was not followed."""
+        db.execute("DELETE FROM feed_items WHERE feed_url = ?", (url,))
+        return db.execute("DELETE FROM feeds WHERE url = ?", (url,)).rowcount > 0
+
+    def feed_items(self, url: str) -> list[FeedItem]:
+        """What is remembered of a feed's items."""
+        rows = self.connection().execute(
+            "SELECT key, link, entry_hash, article_id, page_etag, page_last_modified FROM feed_items"
+            " WHERE feed_url = ? ORDER BY key",
+            (url,),
+        )
+        return [FeedItem(*row) for row in rows]
+
+    def save_feed_items(self, db: sqlite3.Connection, url: str, items: Sequence[FeedItem]) -> None:
+        """Remember these items of a feed, inside a write transaction."""
+        db.executemany(
+            "INSERT OR REPLACE INTO feed_items(feed_url, key, link, entry_hash, article_id, page_etag,"
+            " page_last_modified) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(url, i.key, i.link, i.entry_hash, i.article_id, i.page_etag, i.page_last_modified) for i in items],
+        )
+
+    def source_counts(self) -> SourceCounts:
+        """Articles and newest ISO date per site (articles not from files), per folder of files, per feed."""
+        db = self.connection()
+        newest = f"MAX(CASE WHEN {ISO_DATE_SQLITE} THEN published END)"
+        sites = db.execute(
+            f"SELECT source, COUNT(*), {newest} FROM articles WHERE file IS NULL AND source IS NOT NULL"
+            " GROUP BY source ORDER BY COUNT(*) DESC, source"
+        ).fetchall()
+        # rtrim(file, <every character of file but '/'>) cuts the file name off its path.
+        folders = db.execute(
+            f"SELECT rtrim(file, replace(file, '/', '')) AS folder, COUNT(*), {newest} FROM articles"
+            " WHERE file IS NOT NULL GROUP BY folder ORDER BY folder"
+        ).fetchall()
+        feeds = db.execute(
+            f"SELECT f.url, COUNT(DISTINCT a.id), MAX(CASE WHEN a.{ISO_DATE_SQLITE} THEN a.published END)"
+            " FROM feeds f LEFT JOIN feed_items i ON i.feed_url = f.url LEFT JOIN articles a ON a.id = i.article_id"
+            " GROUP BY f.url ORDER BY f.url"
+        ).fetchall()
+        return SourceCounts(
+            *([SourceCount(name=n, articles=c, newest=d) for n, c, d in rows] for rows in (sites, folders, feeds))
+        )
 
     # -- lexical leg --------------------------------------------------------------------------------
     def lexical(self, query: str, limit: int) -> list[tuple[int, float]]:

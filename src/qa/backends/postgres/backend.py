@@ -20,12 +20,24 @@ import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from qa.backends.base import ChunkedArticle, PassageRow, Stored, sentence_blob, sentence_matrix
+from qa.backends.base import (
+    ARTICLE_COLUMNS,
+    ISO_DATE_POSTGRES,
+    ChunkedArticle,
+    FeedItem,
+    PassageRow,
+    SourceCounts,
+    Stored,
+    article_from_row,
+    origin_json,
+    sentence_blob,
+    sentence_matrix,
+)
 from qa.backends.postgres.connection import connect, database_label, first_line
 from qa.backends.postgres.migrations import SCHEMA_LOCK, SCHEMA_VERSION, schema_version, too_new
 from qa.embedding import Vectors
 from qa.errors import DatabaseUnavailable, SchemaVersionMismatch
-from qa.records import Article, ArticleSummary
+from qa.records import Article, ArticleSummary, Feed, SourceCount
 from qa.settings import Settings
 from qa.text.words import search_terms
 
@@ -33,6 +45,8 @@ log = logging.getLogger(__name__)
 
 EF_SEARCH = 100  # HNSW candidates per query; at least the depth the dense leg asks for
 BM25_K1, BM25_B = 1.2, 0.75
+_FEED_KEYS = ("url", "title", "added", "polled", "last_result", "etag", "last_modified")
+_FEED_COLUMNS = ", ".join(_FEED_KEYS)
 
 # BM25 (k1, b as in Lucene) over the stored tsvectors: document frequencies from the GIN index, corpus size and
 # mean length from lexical_stats, term frequencies from each matching passage's positions.
@@ -216,13 +230,8 @@ class PostgresBackend:
     def article(self, article_id: str) -> Article | None:
         """One article with its text, or None."""
         with self._conn() as conn:
-            row = conn.execute(
-                "SELECT id, title, text, url, published, author, source FROM articles WHERE id = %s", (article_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        keys = ("id", "title", "text", "url", "published", "author", "source")
-        return Article(**dict(zip(keys, row, strict=True)))
+            row = conn.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = %s", (article_id,)).fetchone()
+        return None if row is None else article_from_row(row)
 
     def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
         """A page of articles without their text, most recently published first, and the total."""
@@ -340,11 +349,11 @@ class PostgresBackend:
         article = item.article
         conn.execute("DELETE FROM passages WHERE article_id = %s", (article.id,))
         conn.execute(
-            "INSERT INTO articles (id, title, text, url, published, author, source, content_hash, updated_at, file)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), %s) ON CONFLICT (id) DO UPDATE SET"
+            "INSERT INTO articles (id, title, text, url, published, author, source, content_hash, updated_at, file,"
+            " origin) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), %s, %s) ON CONFLICT (id) DO UPDATE SET"
             " title = excluded.title, text = excluded.text, url = excluded.url, published = excluded.published,"
             " author = excluded.author, source = excluded.source, content_hash = excluded.content_hash,"
-            " updated_at = excluded.updated_at, file = excluded.file",
+            " updated_at = excluded.updated_at, file = excluded.file, origin = excluded.origin",
             (
                 article.id,
                 article.title,
@@ -355,6 +364,7 @@ class PostgresBackend:
                 article.source,
                 article.content_hash(),
                 file,
+                origin_json(article),
             ),
         )
         if item.passages:
@@ -379,6 +389,72 @@ class PostgresBackend:
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (article_id,))
             conn.execute("DELETE FROM passages WHERE article_id = %s", (article_id,))
             return conn.execute("DELETE FROM articles WHERE id = %s", (article_id,)).rowcount > 0
+
+    # -- feeds and sources ---------------------------------------------------------------------------
+    def feeds(self) -> list[Feed]:
+        """Every followed feed, in URL order."""
+        with self._conn() as conn:
+            rows = conn.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY url").fetchall()
+        return [Feed(**dict(zip(_FEED_KEYS, row, strict=True))) for row in rows]
+
+    def save_feed(self, feed: Feed) -> None:
+        """Add a feed or record its latest poll."""
+        values = feed.model_dump()
+        updates = ", ".join(f"{k} = excluded.{k}" for k in _FEED_KEYS if k not in ("url", "added"))
+        with self._conn() as conn:
+            conn.execute(
+                f"INSERT INTO feeds ({_FEED_COLUMNS}) VALUES ({', '.join(['%s'] * len(_FEED_KEYS))})"
+                f" ON CONFLICT (url) DO UPDATE SET {updates}",
+                [values[k] for k in _FEED_KEYS],
+            )
+
+    def remove_feed(self, url: str) -> bool:
+        """Stop following a feed and forget its items (cascade); False when it was not followed."""
+        with self._conn() as conn:
+            return conn.execute("DELETE FROM feeds WHERE url = %s", (url,)).rowcount > 0
+
+    def feed_items(self, url: str) -> list[FeedItem]:
+        """What is remembered of a feed's items."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT key, link, entry_hash, article_id, page_etag, page_last_modified FROM feed_items"
+                " WHERE feed_url = %s ORDER BY key",
+                (url,),
+            ).fetchall()
+        return [FeedItem(*row) for row in rows]
+
+    def save_feed_items(self, url: str, items: Sequence[FeedItem]) -> None:
+        """Remember these items of a feed."""
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO feed_items (feed_url, key, link, entry_hash, article_id, page_etag, page_last_modified)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (feed_url, key) DO UPDATE SET link = excluded.link,"
+                " entry_hash = excluded.entry_hash, article_id = excluded.article_id,"
+                " page_etag = excluded.page_etag, page_last_modified = excluded.page_last_modified",
+                [(url, i.key, i.link, i.entry_hash, i.article_id, i.page_etag, i.page_last_modified) for i in items],
+            )
+
+    def source_counts(self) -> SourceCounts:
+        """Articles and newest ISO date per site (articles not from files), per folder of files, per feed."""
+        newest = f"max(CASE WHEN {ISO_DATE_POSTGRES} THEN published END)"
+        with self._conn() as conn:
+            sites = conn.execute(
+                f"SELECT source, count(*), {newest} FROM articles WHERE file IS NULL AND source IS NOT NULL"
+                " GROUP BY source ORDER BY count(*) DESC, source"
+            ).fetchall()
+            folders = conn.execute(
+                f"SELECT regexp_replace(file, '[^/]*$', '') AS folder, count(*), {newest} FROM articles"
+                " WHERE file IS NOT NULL GROUP BY folder ORDER BY folder"
+            ).fetchall()
+            feeds = conn.execute(
+                f"SELECT f.url, count(DISTINCT a.id), max(CASE WHEN a.{ISO_DATE_POSTGRES} THEN a.published END)"
+                " FROM feeds f LEFT JOIN feed_items i ON i.feed_url = f.url LEFT JOIN articles a ON a.id = i.article_id"
+                " GROUP BY f.url ORDER BY f.url"
+            ).fetchall()
+        counts = [
+            [SourceCount(name=n, articles=int(c), newest=d) for n, c, d in rows] for rows in (sites, folders, feeds)
+        ]
+        return SourceCounts(*counts)
 
     def finish_rebuild(self, values: Mapping[str, str]) -> int:
         """Point every passage at the new model's vectors, drop unused ones, record the settings, re-index."""

@@ -81,6 +81,30 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE embeddings ADD COLUMN sentences bytea;
     """,
+    # 3: followed feeds and their items (shared by every replica), and each article's origin (JSON).
+    """
+    ALTER TABLE articles ADD COLUMN origin text;
+    CREATE TABLE feeds (
+        url text PRIMARY KEY,
+        title text NOT NULL DEFAULT '',
+        added text NOT NULL,
+        polled text,
+        last_result text,
+        etag text,
+        last_modified text
+    );
+    CREATE TABLE feed_items (
+        feed_url text NOT NULL REFERENCES feeds (url) ON DELETE CASCADE,
+        key text NOT NULL,
+        link text,
+        entry_hash text NOT NULL,
+        article_id text,
+        page_etag text,
+        page_last_modified text,
+        PRIMARY KEY (feed_url, key)
+    );
+    CREATE INDEX feed_items_by_article ON feed_items (article_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
