@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -31,18 +32,26 @@ def served_process(
     env: Mapping[str, str] | None = None,
     workers: int = 1,
     args: Sequence[str] = (),
+    log_file: Path | None = None,
+    open_files: int | None = None,
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
-    """`served`, with extra QA_* environment, uvicorn workers and serve options, also yielding the process."""
+    """`served`, with extra QA_* environment, uvicorn workers and serve options, also yielding the process.
+
+    The server's output is discarded unless `log_file` names a file for it (stdout and stderr, appended);
+    `open_files` sets its open-file limit, soft and hard (`qa serve` raises the soft limit to the hard one).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    log = log_file.open("ab") if log_file is not None else None  # closed in the finally below
     server = subprocess.Popen(
         [sys.executable, "-m", "qa", "serve", "--port", str(port), "--workers", str(workers), *args],
         # One benchmark client sends far more than a reader would: the per-client rate limit is off by default.
         env={**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "0", **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log or subprocess.DEVNULL,
+        stderr=log or subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=None if open_files is None else lambda: _limit_open_files(open_files),
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
@@ -59,3 +68,10 @@ def served_process(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        if log is not None:
+            log.close()
+
+
+def _limit_open_files(limit: int) -> None:
+    """In the child, before `qa serve` starts: at most `limit` open files, which it cannot raise."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))

@@ -78,6 +78,11 @@ class SentenceTransformerEmbedder:
         self._counter = Tokenizer.from_str(self._model.tokenizer.backend_tokenizer.to_str())
         self._counter.no_truncation()
         self._counter.no_padding()
+        # Another private copy for the offsets of the model's word pieces (truncated as the model reads, not padded):
+        # setting "no padding" on the shared one while another thread embeds a batch left that batch unpadded.
+        self._offsets = Tokenizer.from_str(self._model.tokenizer.backend_tokenizer.to_str())
+        self._offsets.enable_truncation(self.max_tokens)
+        self._offsets.no_padding()
         self._batch_size = batch_size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
@@ -128,9 +133,7 @@ class SentenceTransformerEmbedder:
             batch = order[first : first + self._batch_size]
             batch_texts = [texts[i] for i in batch]
             features = preprocess(batch_texts)
-            offsets = self._model.tokenizer(
-                batch_texts, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
-            )["offset_mapping"]
+            offsets = [encoding.offsets for encoding in self._offsets.encode_batch(batch_texts)]
             with torch.inference_mode():
                 out = self._model(features)
             tokens = out["token_embeddings"].numpy()
