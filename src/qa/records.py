@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -83,12 +84,31 @@ class SearchHit(BaseModel):
     end: int
     highlight: tuple[int, int] = Field(description="The supporting sentence's span in the article text.")
     score: float
+    source: str | None = Field(None, description="The article's source: its site, or where its file came from.")
 
 
 class Citation(SearchHit):
     """A hit cited in an answer as [n]."""
 
     n: int
+
+
+class Filters(BaseModel):
+    """Which articles a question or search may use: published from `since` to `until` (inclusive), from `source`.
+
+    An article without a parsable (ISO) date never matches a date filter. `source` holds names as GET /api/sources
+    lists them (a site, a folder of files, a feed URL); an article from any of them matches. Empty: no limit.
+    """
+
+    since: date | None = Field(None, description="The earliest publication date (YYYY-MM-DD), inclusive.")
+    until: date | None = Field(None, description="The latest publication date (YYYY-MM-DD), inclusive.")
+    source: list[str] = Field(
+        default_factory=list, description="Sites, folders or feed URLs (as GET /api/sources names them); any of them."
+    )
+
+    def active(self) -> bool:
+        """True when it limits anything."""
+        return self.since is not None or self.until is not None or bool(self.source)
 
 
 class Answer(BaseModel):
@@ -98,6 +118,11 @@ class Answer(BaseModel):
     answer: str
     abstained: bool
     citations: list[Citation]
+    filters: Filters | None = Field(
+        None,
+        description="The filters the answer was searched with: those asked for, narrowed by a time the question"
+        " names ('in June 1987', 'last month'); null when none applied.",
+    )
 
 
 class IngestReport(BaseModel):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import date
+from functools import partial
 from pathlib import Path
 
 from qa import events
 from qa.answering.compose import compose, hits_for
+from qa.answering.recency import Recency, dated, look_newer, prefer_recent, published_day
 from qa.answering.support import RERANK_WEIGHT, ScoredSentence, rerank, score_sentences
 from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
-from qa.embedding import Embedder, load_embedder
+from qa.embedding import Embedder, Vectors, load_embedder
 from qa.errors import (
     ArticleNotFound,
     FetchFailed,
@@ -33,6 +36,7 @@ from qa.records import (
     ArticleText,
     Feed,
     FeedSource,
+    Filters,
     IngestReport,
     PollReport,
     SearchHit,
@@ -40,7 +44,9 @@ from qa.records import (
     Sources,
     Turn,
 )
+from qa.retrieval.filters import intersect
 from qa.retrieval.hybrid import Candidate, retrieve
+from qa.retrieval.when import TimeReading, read_time
 from qa.settings import Settings
 from qa.sources.feeds import FeedPoller
 from qa.sources.fetching import Fetcher
@@ -64,6 +70,8 @@ class QA:
         self._indexer: Indexer | None = None
         self._fetcher: Fetcher | None = None
         self._rebuilding = False
+        self.read_periods = True  # a time the question names becomes a filter (qa.retrieval.when)
+        self.recency = Recency()  # latest questions prefer newer articles (qa.answering.recency)
 
     @property
     def backend(self) -> Backend:
@@ -118,44 +126,81 @@ class QA:
 
     # -- questions ----------------------------------------------------------------------------------
     @events.query("ask")
-    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
+    def ask(
+        self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None, filters: Filters | None = None
+    ) -> Answer:
         """An extractive answer citing its passages, or an abstention when nothing relevant is indexed.
 
         `history` holds the conversation's earlier turns (oldest first) when the question is a follow-up.
+        `filters` limit the articles it may cite (dates, sources); a time the question names narrows them.
         """
         if not history:
-            return self.ask_ranked(question, top_k)[0]
+            return self.ask_ranked(question, top_k, filters=filters)[0]
         settings = self.settings
         question, top_k = self._check_query(question, top_k)
         turns = check_history(history, settings.max_history_turns, settings.max_history_chars)
-        search_text = followup_query(question, turns, settings.max_question_chars)
-        ranking, sentences = self._rank(question, top_k, search_text=search_text)
-        return compose(question, ranking[:top_k], sentences[:top_k], settings.min_score)
+        timed, applied = self._read_time(question, filters)
+        search_text = followup_query(timed.text, turns, settings.max_question_chars)
+        ranking, sentences = self._rank(
+            timed.text, top_k, search_text=search_text, filters=applied, latest=timed.latest
+        )
+        answer = compose(question, ranking[:top_k], sentences[:top_k], settings.min_score)
+        return self._timed(answer, applied, timed)
 
-    def ask_ranked(self, question: str, top_k: int = 5, depth: int = 0) -> tuple[Answer, list[Candidate]]:
+    def ask_ranked(
+        self, question: str, top_k: int = 5, depth: int = 0, filters: Filters | None = None
+    ) -> tuple[Answer, list[Candidate]]:
         """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation)."""
         question, top_k = self._check_query(question, top_k)
-        ranking, sentences = self._rank(question, top_k, depth)
+        timed, applied = self._read_time(question, filters)
+        ranking, sentences = self._rank(timed.text, top_k, depth, filters=applied, latest=timed.latest)
         answer = compose(question, ranking[:top_k], sentences[:top_k], self.settings.min_score)
-        return answer, ranking
+        return self._timed(answer, applied, timed), ranking
 
     @events.query("search")
-    def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
-        """The passages most relevant to a query, best first, each with its best sentence highlighted."""
+    def search(self, query: str, top_k: int = 5, filters: Filters | None = None) -> list[SearchHit]:
+        """The passages most relevant to a query, best first, each with its best sentence highlighted.
+
+        `filters` limit the articles (dates, sources); the query's words are searched as they are.
+        """
         query, top_k = self._check_query(query, top_k)
-        ranking, sentences = self._rank(query, top_k)
+        ranking, sentences = self._rank(query, top_k, filters=filters)
         return hits_for(ranking[:top_k], sentences[:top_k])
 
+    def _read_time(self, question: str, filters: Filters | None) -> tuple[TimeReading, Filters | None]:
+        """The question's time (qa.retrieval.when) and the filters to search with: those asked for, narrowed by it."""
+        timed = read_time(question, self._published_range, parse_periods=self.read_periods)
+        return timed, intersect(filters, timed.period)
+
+    def _published_range(self) -> tuple[date, date] | None:
+        found = self.backend.published_range()
+        ends = [published_day(end) for end in found] if found else []
+        return (ends[0], ends[1]) if len(ends) == 2 and ends[0] and ends[1] else None
+
+    def _timed(self, answer: Answer, applied: Filters | None, timed: TimeReading) -> Answer:
+        """The answer with the filters it was searched with, dated ("As of ...") when it answers a latest question."""
+        if timed.latest and self.recency.enabled:
+            answer = dated(answer)
+        return answer.model_copy(update={"filters": applied}) if applied is not None else answer
+
     def _rank(
-        self, query: str, top_k: int, depth: int = 0, search_text: str | None = None
+        self,
+        query: str,
+        top_k: int,
+        depth: int = 0,
+        search_text: str | None = None,
+        filters: Filters | None = None,
+        latest: bool = False,
     ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
         """Hybrid retrieval (of `search_text`, by default the query), then the head re-ranked by its sentences'
-        support for the query; sentences cover the head."""
+        support for the query; sentences cover the head. For a latest question, the newest of the passages that
+        answer nearly as well as the best leads (qa.answering.recency)."""
         settings = self.settings
         embedder = self.embedder
         vector = embedder.encode_cached([query])[0]
         search_vector = vector if search_text is None else embedder.encode_cached([search_text])[0]
-        head_size = max(top_k, settings.rerank_depth)
+        recent = latest and self.recency.enabled
+        head_size = max(top_k, settings.rerank_depth, self.recency.depth if recent else 0)
         ranking = retrieve(
             self.backend,
             search_text or query,
@@ -163,12 +208,32 @@ class QA:
             max(head_size, depth),
             fusion=settings.fusion,
             dense_weight=settings.dense_weight,
+            filters=filters,
         )
         head, rest = ranking[:head_size], ranking[head_size:]
-        sentences = score_sentences(query, vector, head, embedder)
-        if settings.rerank_depth:
-            head, sentences = rerank(head, sentences, RERANK_WEIGHT)
+        head, sentences = self._scored(query, vector, head)
+        if recent:
+            search = partial(retrieve, self.backend, search_text or query, search_vector, self.recency.depth)
+
+            def newer_than(day: date) -> list[Candidate]:
+                since = intersect(filters, Filters(since=day))
+                return search(fusion=settings.fusion, dense_weight=settings.dense_weight, filters=since)
+
+            head, sentences = look_newer(
+                head, sentences, newer_than, partial(self._scored, query, vector), self.recency, settings.min_score
+            )
+            head, sentences = prefer_recent(head, sentences, self.recency.window, settings.min_score)
+            rest = [c for c in rest if c.passage.id not in {h.passage.id for h in head}]
         return head + rest, sentences
+
+    def _scored(
+        self, query: str, vector: Vectors, candidates: list[Candidate]
+    ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+        """The candidates' sentences scored for the query, and the candidates re-ranked by their best one."""
+        sentences = score_sentences(query, vector, candidates, self.embedder)
+        if self.settings.rerank_depth:
+            return rerank(candidates, sentences, RERANK_WEIGHT)
+        return candidates, sentences
 
     def _check_query(self, text: str, top_k: int) -> tuple[str, int]:
         if len(text) > self.settings.max_question_chars:
@@ -287,9 +352,11 @@ class QA:
         page = article.model_dump() | {"text": article.text[start:end]}
         return ArticleText(**page, text_start=start, text_length=length, next_start=end if end < length else None)
 
-    def articles(self, offset: int = 0, limit: int = 50) -> tuple[int, list[ArticleSummary]]:
-        """A page of articles (newest first) and the total count."""
-        return self.backend.summaries(offset, limit)
+    def articles(
+        self, offset: int = 0, limit: int = 50, filters: Filters | None = None
+    ) -> tuple[int, list[ArticleSummary]]:
+        """A page of the articles (those the filters allow; newest first) and their total count."""
+        return self.backend.summaries(offset, limit, filters)
 
     def counts(self) -> tuple[int, int]:
         """How many articles and passages are indexed."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qa.records import Answer, ArticleSummary, ArticleText, SearchHit
+from qa.retrieval.filters import describe
 
 QUOTE_CHARS = 300  # a highlighted sentence is shown up to this long
 
 
 def answer_text(answer: Answer) -> str:
     """The answer with its [n] markers, then each citation: title, date, link and the sentence it highlights."""
+    searched = [f"(searched articles {describe(answer.filters)})"] if answer.filters else []
     if answer.abstained:
-        return answer.answer  # the library's own words for "the articles do not answer this"
-    lines = [answer.answer, ""]
+        return "\n".join([answer.answer, *searched])  # the library's own words for "the articles do not answer this"
+    lines = [answer.answer, *searched, ""]
     for citation in answer.citations:
         lines += _hit_lines(citation.n, citation)
     return "\n".join(lines).rstrip()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from qa.backends.base import Backend, PassageRow
 from qa.embedding import Vectors
+from qa.records import Filters
 from qa.retrieval.fusion import rrf, score_fusion
 
 
@@ -26,11 +27,15 @@ def retrieve(
     depth: int = 50,
     fusion: str = "score",
     dense_weight: float = 0.5,
+    filters: Filters | None = None,
 ) -> list[Candidate]:
-    """The k best passages by fusing the back end's dense and lexical rankings (`rrf` or `score`)."""
+    """The k best passages by fusing the back end's dense and lexical rankings (`rrf` or `score`).
+
+    Filters apply inside both legs, so a narrow filter still fills k when k passages match.
+    """
     depth = max(depth, k)
-    dense = backend.dense(query_vector, depth)
-    lexical = backend.lexical(query, depth)
+    dense = backend.dense(query_vector, depth, filters)
+    lexical = backend.lexical(query, depth, filters)
     fused = rrf(dense, lexical) if fusion == "rrf" else score_fusion(dense, lexical, dense_weight)
     order = sorted(fused, key=lambda i: fused[i], reverse=True)[: k * 2]
     rows = backend.passages(order)  # drops passages deleted since the search began

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from qa.errors import InvalidQuestion
 from qa.history import history_chars
 from qa.records import Answer, Citation, Turn
-from qa.server.api import QADep
+from qa.retrieval.filters import read_filters
+from qa.server.api import SINCE, SOURCE, SOURCE_SCHEMA, UNTIL, QADep
 from qa.server.errors import CodedHTTPException
 from qa.server.limits import rate_limited
 from qa.server.pages import safe_url
@@ -57,6 +58,9 @@ class QAOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     top_k: int = Field(5, ge=1, description="Passages to consider, 1 to QA_MAX_TOP_K.")
+    since: str | None = Field(None, description=SINCE)
+    until: str | None = Field(None, description=UNTIL)
+    source: str | list[str] | None = Field(None, description=SOURCE, json_schema_extra=SOURCE_SCHEMA)
 
 
 class ChatRequest(BaseModel):
@@ -163,7 +167,9 @@ def ask_answer(qa: QA, request: ChatRequest) -> Answer:
     turns = [Turn(question=e.question, answer=e.answer) for e in conversation.earlier]
     settings = qa.settings
     history = recent_turns(turns, settings.max_history_turns, settings.max_history_chars)
-    return qa.ask(conversation.question, request.qa.top_k, history=history)
+    options = request.qa
+    filters = read_filters(options.since, options.until, options.source)
+    return qa.ask(conversation.question, options.top_k, history=history, filters=filters)
 
 
 def recent_turns(turns: Sequence[Turn], max_turns: int, max_chars: int) -> list[Turn]:
