@@ -275,7 +275,9 @@ def test_every_face_takes_the_filters_and_refuses_bad_dates_naming_the_field(
     env = {"QA_INDEX_DIR": str(dated_qa.settings.index_dir)}
     if dated_qa.settings.backend == "postgres":
         env |= {"QA_BACKEND": "postgres", "QA_DATABASE_URL": dated_qa.settings.database_url or ""}
-    result = runner.invoke(cli, ["search", QUESTION, "--since", "2024-02-15", "--until", "2024-02-15", "--json"], env=env)
+    result = runner.invoke(
+        cli, ["search", QUESTION, "--since", "2024-02-15", "--until", "2024-02-15", "--json"], env=env
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count('"published": "2024-02-15"') == 5
     result = runner.invoke(cli, ["ask", QUESTION, "--until", "2024-06-31"], env=env)
