@@ -26,6 +26,7 @@ CITATION_FIELDS = {
     "end",
     "highlight",
     "score",
+    "source",
 }
 
 
@@ -33,7 +34,8 @@ def test_ask_returns_an_answer_with_citations(client: TestClient) -> None:
     response = client.post("/api/ask", json={"question": "What does Nurly Zhol mean?"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"question", "answer", "abstained", "citations"}
+    assert set(body) == {"question", "answer", "abstained", "citations", "filters"}
+    assert body["filters"] is None  # none asked for, and the question names no time
     assert body["abstained"] is False and "lighted path" in body["answer"] and "[1]" in body["answer"]
     first = body["citations"][0]
     assert set(first) == CITATION_FIELDS

@@ -200,7 +200,7 @@ export function filtersOf(value) {
   return {
     since: pick("since", (v) => ISO_DATE.test(v)),
     until: pick("until", (v) => ISO_DATE.test(v)),
-    source: pick("source", (v) => v.length <= 2000),
+    source: pick("source", (v) => v.trim() === v),
   };
 }
 
