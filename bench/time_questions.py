@@ -287,11 +287,13 @@ def latest_row(outcomes: Sequence[LatestOutcome]) -> dict[str, float]:
     }
 
 
-def tune(qa: QA, subjects: Sequence[Subject], stories: dict[str, Story]) -> tuple[Recency, list[dict[str, Any]]]:
+def tune(
+    qa: QA, subjects: Sequence[Subject], stories: dict[str, Story], grid: dict[str, Sequence[float]]
+) -> tuple[Recency, list[dict[str, Any]]]:
     """The grid on the tune half: the most newest-relevant citations, then the fewest irrelevant ones."""
     rows = []
-    for window, depth, rounds in tqdm(list(itertools.product(*GRID.values())), desc="tuning", file=sys.stderr):
-        qa.recency = Recency(depth=depth, window=window, rounds=rounds)
+    for window, depth, rounds in tqdm(list(itertools.product(*grid.values())), desc="tuning", file=sys.stderr):
+        qa.recency = Recency(depth=int(depth), window=window, rounds=int(rounds))
         row = latest_row(ask_latest(qa, subjects, stories))
         rows.append({"window": window, "depth": depth, "rounds": rounds, **row})
     best = max(rows, key=lambda r: (r["newest"], r["relevant"], -r["window"], -r["depth"], -r["rounds"]))
@@ -344,10 +346,12 @@ def filter_cases(stories: Sequence[Story]) -> list[tuple[str, Filters]]:
     return cases
 
 
-def check_filters(qa: QA, subjects: Sequence[Subject], stories: Sequence[Story]) -> dict[str, Any]:
+def check_filters(qa: QA, subjects: Sequence[Subject], stories: Sequence[Story], limit: int) -> dict[str, Any]:
     cases = filter_cases(stories)
     matching = {label: sum(a.passages for a in qa.articles(0, 10**6, f)[1]) for label, f in cases}
-    queries = [s.name for s in subjects]
+    # the first `limit` subjects in the order of their hash (neither half nor topic favoured)
+    ordered = sorted(subjects, key=lambda s: hashlib.sha256(s.key.encode()).hexdigest())
+    queries = [s.name for s in ordered[: limit or None]]
     results: dict[str, dict[str, Any]] = {}
     for label, filters in tqdm(cases, desc="filters", file=sys.stderr):
         wrong = checked = full = due = filled = 0
@@ -405,6 +409,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--window", type=float, help="Use this recency window instead of tuning one.")
     parser.add_argument("--depth", type=int, default=20, help="With --window: passages scored for latest questions.")
     parser.add_argument("--rounds", type=int, default=2, help="With --window: searches for newer passages.")
+    parser.add_argument(
+        "--grid",
+        default=";".join(",".join(map(str, v)) for v in GRID.values()),
+        help="Recency grid to tune: windows;depths;rounds (default: %(default)s).",
+    )
+    parser.add_argument("--filter-queries", type=int, default=0, help="Filters part: only N subjects (0: all).")
     parser.add_argument("--vector-index", choices=("auto", "flat", "hnsw"), help="QA_VECTOR_INDEX for this run.")
     parser.add_argument("--flat-max", type=int, help="QA_FLAT_MAX_VECTORS for this run (0: the IDSelector path).")
     parser.add_argument("--postgres", action="store_true", help="Run on an embedded PostgreSQL seeded from --index.")
@@ -430,7 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with postgres_qa(index, args.data) if args.postgres else _plain(open_qa(index, args.data, settings)) as qa:
         if "latest" in parts:
             if args.window is None:
-                chosen, grid = tune(qa, halves["tune"], by_id)
+                windows, depths, rounds = ([float(x) for x in part.split(",")] for part in args.grid.split(";"))
+                chosen, grid = tune(qa, halves["tune"], by_id, {"window": windows, "depth": depths, "rounds": rounds})
                 figures["tuning"] = grid
                 print_table("Tuning (tune half)", grid)
             else:
@@ -455,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures["named"] = rows
             print_table("Questions naming a time (report half)", rows)
         if "filters" in parts:
-            figures["filters"] = check_filters(qa, subjects, stories)
+            figures["filters"] = check_filters(qa, subjects, stories, args.filter_queries)
             print_table("Filters", [{"filter": k, **v} for k, v in figures["filters"].items()])
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
