@@ -295,9 +295,9 @@ def tune(
     for window, depth, rounds in tqdm(list(itertools.product(*grid.values())), desc="tuning", file=sys.stderr):
         qa.recency = Recency(depth=int(depth), window=window, rounds=int(rounds))
         row = latest_row(ask_latest(qa, subjects, stories))
-        rows.append({"window": window, "depth": depth, "rounds": rounds, **row})
+        rows.append({"window": window, "depth": int(depth), "rounds": int(rounds), **row})
     best = max(rows, key=lambda r: (r["newest"], r["relevant"], -r["window"], -r["depth"], -r["rounds"]))
-    return Recency(depth=best["depth"], window=best["window"], rounds=best["rounds"]), rows
+    return Recency(depth=int(best["depth"]), window=best["window"], rounds=int(best["rounds"])), rows
 
 
 # -- 2. questions naming a time -----------------------------------------------------------------------------
@@ -414,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=";".join(",".join(map(str, v)) for v in GRID.values()),
         help="Recency grid to tune: windows;depths;rounds (default: %(default)s).",
     )
+    parser.add_argument("--report-only", action="store_true", help="Latest part: ask only the report half.")
     parser.add_argument("--filter-queries", type=int, default=0, help="Filters part: only N subjects (0: all).")
     parser.add_argument("--vector-index", choices=("auto", "flat", "hnsw"), help="QA_VECTOR_INDEX for this run.")
     parser.add_argument("--flat-max", type=int, help="QA_FLAT_MAX_VECTORS for this run (0: the IDSelector path).")
@@ -450,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"chosen: window {chosen.window}, depth {chosen.depth}, rounds {chosen.rounds}")
             rows = []
             for half, subset in halves.items():
+                if args.report_only and half != "report":
+                    continue
                 for label, recency in (("without the recency step", Recency(enabled=False)), ("with it", chosen)):
                     qa.recency = recency
                     rows.append({"half": half, "recency": label, **latest_row(ask_latest(qa, subset, by_id))})
