@@ -27,7 +27,7 @@ class Recency:
     """
 
     depth: int = 20  # passages scored for a latest question (at least QA_RERANK_DEPTH)
-    window: float = 0.15  # how far below the best sentence's score a newer passage's best may be
+    window: float = 0.3  # how far below the best sentence's score a newer passage's best may be
     rounds: int = 2  # searches for passages newer than the newest near-best one (0: only the first head)
     enabled: bool = True
 
