@@ -43,8 +43,8 @@ def source_names(given: str | Sequence[str] | None) -> list[str]:
         name = name.strip()
         if len(name) > MAX_SOURCE_CHARS:
             raise InvalidFilter("source", f"a source name is {len(name)} characters; the limit is {MAX_SOURCE_CHARS}")
-        if not is_unicode(name) or any(ord(c) < 32 for c in name):
-            raise InvalidFilter("source", "a source name holds control characters or is not valid Unicode")
+        if not is_unicode(name):  # a lone surrogate cannot reach SQLite; any other text is a name, known or not
+            raise InvalidFilter("source", "a source name is not valid Unicode")
         if name and name not in kept:
             kept.append(name)
     if len(kept) > MAX_SOURCES:

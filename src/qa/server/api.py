@@ -23,12 +23,17 @@ SOURCE = (
     "Only articles from these sources, as GET /api/sources names them: a site (`example.org`, `Reuters`), a folder"
     " of files (`corpus/business`, with its subfolders) or a feed URL; one name or a list (any of them)."
 )
+# The schema says what is accepted: a date, or nothing ("" as an empty form field sends it, or null). The API
+# also takes an ISO date and time, whose date counts.
+DATE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}, {"type": "null"}]
+}
+SOURCE_NAME: dict[str, Any] = {"type": "string", "maxLength": MAX_SOURCE_CHARS}
 SOURCE_SCHEMA: dict[str, Any] = {
-    "anyOf": [
-        {"type": "string", "maxLength": MAX_SOURCE_CHARS},
-        {"type": "array", "items": {"type": "string", "maxLength": MAX_SOURCE_CHARS}, "maxItems": MAX_SOURCES},
-        {"type": "null"},
-    ]
+    "anyOf": [SOURCE_NAME, {"type": "array", "items": SOURCE_NAME, "maxItems": MAX_SOURCES}, {"type": "null"}]
+}
+SOURCE_QUERY_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "array", "items": SOURCE_NAME, "maxItems": MAX_SOURCES}, {"type": "null"}]
 }
 MAX_OFFSET = 10**9  # SQLite integers are 64-bit: an unbounded offset overflowed into a 500 (found by fuzzing)
 # Text with something in it besides white space: str.split()'s white space, which includes \x1c-\x1f.
@@ -51,8 +56,8 @@ class AskRequest(BaseModel):
             "the articles it cited. At most QA_MAX_HISTORY_TURNS turns and QA_MAX_HISTORY_CHARS characters."
         ),
     )
-    since: str | None = Field(None, description=SINCE)
-    until: str | None = Field(None, description=UNTIL)
+    since: str | None = Field(None, description=SINCE, json_schema_extra=DATE_SCHEMA)
+    until: str | None = Field(None, description=UNTIL, json_schema_extra=DATE_SCHEMA)
     source: str | list[str] | None = Field(None, description=SOURCE, json_schema_extra=SOURCE_SCHEMA)
 
     @field_validator("top_k", mode="before")
@@ -198,9 +203,11 @@ def search(
     qa: QADep,
     q: Annotated[str, Query(description="The query.", json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})],
     top_k: Annotated[int, Query(description="Passages to return, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
-    since: Annotated[str | None, Query(description=SINCE)] = None,
-    until: Annotated[str | None, Query(description=UNTIL)] = None,
-    source: Annotated[list[str] | None, Query(description=SOURCE + " Repeat it for several.")] = None,
+    since: Annotated[str | None, Query(description=SINCE, json_schema_extra=DATE_SCHEMA)] = None,
+    until: Annotated[str | None, Query(description=UNTIL, json_schema_extra=DATE_SCHEMA)] = None,
+    source: Annotated[
+        list[str] | None, Query(description=SOURCE + " Repeat it for several.", json_schema_extra=SOURCE_QUERY_SCHEMA)
+    ] = None,
 ) -> SearchResponse:
     """Passages best first, each with its supporting sentence's span as `highlight`; with since/until/source, of
     the matching articles only (top_k of them whenever that many passages match)."""
@@ -217,9 +224,11 @@ def list_articles(
     qa: QADep,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    since: Annotated[str | None, Query(description=SINCE)] = None,
-    until: Annotated[str | None, Query(description=UNTIL)] = None,
-    source: Annotated[list[str] | None, Query(description=SOURCE + " Repeat it for several.")] = None,
+    since: Annotated[str | None, Query(description=SINCE, json_schema_extra=DATE_SCHEMA)] = None,
+    until: Annotated[str | None, Query(description=UNTIL, json_schema_extra=DATE_SCHEMA)] = None,
+    source: Annotated[
+        list[str] | None, Query(description=SOURCE + " Repeat it for several.", json_schema_extra=SOURCE_QUERY_SCHEMA)
+    ] = None,
 ) -> ArticlePage:
     """A page of article summaries (those the filters allow) and their total."""
     total, page = qa.articles(offset, limit, read_filters(since, until, source))

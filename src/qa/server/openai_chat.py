@@ -26,7 +26,7 @@ from qa.errors import InvalidQuestion
 from qa.history import history_chars
 from qa.records import Answer, Citation, Turn
 from qa.retrieval.filters import read_filters
-from qa.server.api import SINCE, SOURCE, SOURCE_SCHEMA, UNTIL, QADep
+from qa.server.api import DATE_SCHEMA, SINCE, SOURCE, SOURCE_SCHEMA, UNTIL, QADep
 from qa.server.errors import CodedHTTPException
 from qa.server.limits import rate_limited
 from qa.server.pages import safe_url
@@ -58,8 +58,8 @@ class QAOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     top_k: int = Field(5, ge=1, description="Passages to consider, 1 to QA_MAX_TOP_K.")
-    since: str | None = Field(None, description=SINCE)
-    until: str | None = Field(None, description=UNTIL)
+    since: str | None = Field(None, description=SINCE, json_schema_extra=DATE_SCHEMA)
+    until: str | None = Field(None, description=UNTIL, json_schema_extra=DATE_SCHEMA)
     source: str | list[str] | None = Field(None, description=SOURCE, json_schema_extra=SOURCE_SCHEMA)
 
 
