@@ -62,6 +62,21 @@ def test_chat_page_with_a_thread(scheme_page: Page, base_url: str) -> None:
     assert _violations(page) == ""
 
 
+def test_chat_page_with_filters(scheme_page: Page, base_url: str) -> None:
+    """The filter row set (dates, a source picked from GET /api/sources), and an answer searched with it."""
+    page = scheme_page
+    page.goto(base_url + "/")
+    expect(page.locator("#filter-source optgroup option")).to_have_count(1)
+    page.locator("#filter-since").fill("2017-01-01")
+    page.locator("#filter-until").fill("2024-12-31")
+    page.locator("#filter-source").select_option("corpus")
+    expect(page.locator("#filter-clear")).to_be_visible()
+    ask(page, "What does Nurly Zhol mean?")
+    expect(page.locator(".turn-filters")).to_have_count(1)
+    expect(page.locator(".source-date")).to_have_count(1)
+    assert _violations(page) == ""
+
+
 def test_article_view(scheme_page: Page, base_url: str) -> None:
     text: str = httpx.get(base_url + "/api/articles/kazakhstan-china-new-silk-road.txt").json()["text"]
     start = text.index("Kazakhstani infrastructure")
@@ -73,6 +88,9 @@ def test_article_view(scheme_page: Page, base_url: str) -> None:
 def test_article_list(scheme_page: Page, base_url: str) -> None:
     scheme_page.goto(base_url + "/articles")
     expect(scheme_page.locator("h1")).to_have_text("Articles")
+    assert _violations(scheme_page) == ""
+    scheme_page.goto(base_url + "/articles?since=2030-01-01&source=corpus")  # filtered, and nothing matches
+    expect(scheme_page.locator(".empty-list")).to_be_visible()
     assert _violations(scheme_page) == ""
 
 
@@ -128,7 +146,7 @@ def test_every_focus_ring_is_3px_at_3_to_1(scheme_page: Page, base_url: str) -> 
         seen.setdefault(style["tag"], style)
     page.locator(".open-thread").first.click()
     page.locator(".more summary").first.focus()
-    for _ in range(12):
+    for _ in range(24):  # past the question bar and its filter row, round to the answer
         page.keyboard.press("Tab")
         style = page.evaluate(FOCUS_STYLE)
         seen.setdefault(style["tag"], style)

@@ -26,6 +26,7 @@ CITATION_FIELDS = {
     "end",
     "highlight",
     "score",
+    "source",
 }
 
 
@@ -33,8 +34,9 @@ def test_ask_returns_an_answer_with_citations(client: TestClient) -> None:
     response = client.post("/api/ask", json={"question": "What does Nurly Zhol mean?"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"question", "query", "answer", "abstained", "confidence", "citations"}
+    assert set(body) == {"question", "query", "answer", "abstained", "confidence", "citations", "filters"}
     assert body["query"] == body["question"]  # a question asked alone is searched as it is
+    assert body["filters"] is None  # none asked for, and the question names no time
     assert body["abstained"] is False and "lighted path" in body["answer"] and "[1]" in body["answer"]
     assert 0.5 <= body["confidence"] <= 1.0
     first = body["citations"][0]

@@ -600,3 +600,72 @@ def test_skip_link_goes_to_the_question(page: Page, base_url: str, watch: Watch)
     page.keyboard.press("Enter")
     expect(page.locator("#question")).to_be_focused()
     watch.assert_clean()
+
+
+def test_a_filtered_question_cites_only_matching_articles_and_the_filter_stays_with_the_thread(
+    page: Page, base_url: str, watch: Watch, auth: dict[str, str]
+) -> None:
+    """Asked alone, "How many visitors are expected?" is answered from Hoi An (20 April); from 1 May on, only
+    Plovdiv (2 May) may answer. The filter is sent with each question, shown on the turn, kept with the thread
+    through a reload, and a new chat starts without it."""
+    _add(base_url, auth, PLOVDIV, HOI_AN)
+    page.goto(base_url + "/")
+    expect(page.locator("#filter-source optgroup[label=Folders] option")).to_have_count(1)  # from /api/sources
+    bodies = _ask_bodies(page)
+    page.locator("#filter-since").fill("2024-05-01")
+    expect(page.locator("#filter-status")).to_have_text(
+        "Questions in this chat use only articles published on or after 2024-05-01."
+    )
+    ask(page, "How many visitors are expected?")
+    assert bodies[-1]["since"] == "2024-05-01" and "until" not in bodies[-1]
+    turn = page.locator(".turn").last
+    expect(turn.locator(".turn-filters")).to_have_text("Searched articles published on or after 2024-05-01.")
+    expect(turn.locator(".answer-text")).to_contain_text("40,000")
+    dates = turn.locator(".source-date").all_inner_texts()
+    assert dates and all(d >= "2024-05-01" for d in dates), dates
+    expect(turn.locator(".source-site")).to_have_text(["example.org"])  # the host of its link
+
+    page.reload()
+    expect(page.locator("#filter-since")).to_have_value("2024-05-01")
+    expect(page.locator(".turn .turn-filters")).to_have_count(1)
+    ask(page, "Which festival was founded in 1998?")
+    assert bodies[-1]["since"] == "2024-05-01"
+
+    page.get_by_role("button", name="New chat").click()
+    expect(page.locator("#filter-since")).to_have_value("")
+    expect(page.locator("#filter-clear")).to_be_hidden()
+    page.locator("#filter-source").select_option("corpus")
+    ask(page, "How many visitors are expected?")
+    assert bodies[-1]["source"] == "corpus" and "since" not in bodies[-1]
+    expect(page.locator(".turn").last.locator(".abstain-label")).to_be_visible()  # no festival in corpus/
+
+    page.locator("#threads summary").click()
+    page.locator(".open-thread", has_text="How many visitors").last.click()
+    expect(page.locator("#filter-since")).to_have_value("2024-05-01")
+    page.get_by_role("button", name="Clear filters").click()
+    expect(page.locator("#filter-since")).to_have_value("")
+    page.reload()
+    expect(page.locator("#filter-since")).to_have_value("")
+    shot(page, "filters.png")
+    watch.assert_clean()
+
+
+def test_the_article_list_filters_without_javascript(browser: Browser, base_url: str, auth: dict[str, str]) -> None:
+    _add(base_url, auth, PLOVDIV, HOI_AN)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 900, "height": 700})
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/articles")
+        expect(page.locator(".articles li")).to_have_count(3)
+        page.locator("#list-since").fill("2024-04-01")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"/articles\?since=2024-04-01&until=&source=$"))
+        expect(page.locator(".articles li")).to_have_count(2)
+        expect(page.locator(".stats")).to_contain_text("2 articles published on or after 2024-04-01")
+        page.locator("#list-source").select_option("corpus")
+        page.get_by_role("button", name="Filter").click()
+        expect(page.locator(".empty-list")).to_contain_text("No article is published on or after 2024-04-01")
+        page.get_by_role("link", name="Clear filters").click()
+        expect(page.locator(".articles li")).to_have_count(3)
+    finally:
+        context.close()

@@ -16,7 +16,8 @@ import click
 
 from qa.conversation_eval import MODES as CONVERSATION_MODES
 from qa.errors import QAError
-from qa.records import Answer, Feed, IngestReport, PollReport, SearchHit, Turn
+from qa.records import Answer, Feed, Filters, IngestReport, PollReport, SearchHit, Turn
+from qa.retrieval.filters import describe, read_filters
 from qa.service import QA
 from qa.settings import Settings
 
@@ -134,9 +135,29 @@ def _shard(value: str | None) -> tuple[int, int] | None:
     return i, n
 
 
+def filter_options(command: F) -> F:
+    """--since, --until and --source (repeatable), as the API's since/until/source."""
+    command = click.option(
+        "--source",
+        "sources",
+        multiple=True,
+        help="Only articles from this source: a site (example.org), a folder (corpus/business) or a feed URL, as"
+        " GET /api/sources names them; repeat for several.",
+    )(command)
+    command = click.option("--until", help="Only articles published on or before this date (YYYY-MM-DD).")(command)
+    return click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")(command)
+
+
+@contextmanager
+def _filters(since: str | None, until: str | None, sources: tuple[str, ...]) -> Iterator[Filters | None]:
+    with _domain_errors():
+        yield read_filters(since, until, sources)
+
+
 @cli.command()
 @click.argument("question")
 @click.option("--top-k", default=5, show_default=True, help="Passages to consider.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as POST /api/ask.")
 @click.option(
     "--history",
@@ -146,18 +167,32 @@ def _shard(value: str | None) -> tuple[int, int] | None:
     " standard input). A follow-up is then searched in their context; the searched text is shown.",
 )
 @pass_context
-def ask(obj: Context, question: str, top_k: int, as_json: bool, history_file: TextIO | None) -> None:
+def ask(
+    obj: Context,
+    question: str,
+    top_k: int,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+    history_file: TextIO | None,
+) -> None:
     """Answer a question from the indexed articles, with citations.
+
+    A time the question names ("in June 1987", "last month", counted from the newest article) limits the
+    articles it is answered from; a question about the latest state ("latest", "now") prefers newer articles
+    and says the date.
 
     \b
     Example:
       qa ask "How large are Kazakhstan's oil reserves?"
       echo '[{"question": "How large are Kazakhstan's oil reserves?", "answer": "30 billion barrels"}]' > turns.json
       qa ask "And what about its gas?" --history turns.json
+      qa ask "What is the latest on oil prices?" --source Reuters --since 1987-06-01
     """
     history = _read_history(history_file) if history_file is not None else None
-    with _domain_errors():
-        answer = obj.qa.ask(question, top_k, history=history)
+    with _filters(since, until, sources) as filters, _domain_errors():
+        answer = obj.qa.ask(question, top_k, history=history, filters=filters)
     if as_json:
         click.echo(answer.model_dump_json(indent=2))
         return
@@ -228,17 +263,27 @@ def chat(obj: Context, top_k: int) -> None:
 @cli.command()
 @click.argument("query")
 @click.option("--top-k", default=5, show_default=True, help="Passages to return.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as GET /api/search.")
 @pass_context
-def search(obj: Context, query: str, top_k: int, as_json: bool) -> None:
-    """Show the passages most relevant to a query.
+def search(
+    obj: Context,
+    query: str,
+    top_k: int,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Show the passages most relevant to a query (of the articles the filters allow).
 
     \b
     Example:
       qa search "Shanghai Cooperation Organization" --top-k 3
+      qa search "oil prices" --since 1987-10-01 --until 1987-10-31 --source Reuters
     """
-    with _domain_errors():
-        hits = obj.qa.search(query, top_k)
+    with _filters(since, until, sources) as filters, _domain_errors():
+        hits = obj.qa.search(query, top_k, filters=filters)
     if as_json:
         click.echo(json.dumps({"results": [h.model_dump() for h in hits]}, indent=2, ensure_ascii=False))
         return
@@ -249,17 +294,27 @@ def search(obj: Context, query: str, top_k: int, as_json: bool) -> None:
 @cli.command(name="list")
 @click.option("--limit", default=100, show_default=True, help="Articles to show.")
 @click.option("--offset", default=0, help="Articles to skip.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as GET /api/articles.")
 @pass_context
-def list_(obj: Context, limit: int, offset: int, as_json: bool) -> None:
-    """List indexed articles, newest first.
+def list_(
+    obj: Context,
+    limit: int,
+    offset: int,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """List indexed articles (those the filters allow), newest first.
 
     \b
     Example:
       qa list --limit 20
+      qa list --source example.org --since 2024-01-01
     """
-    with _domain_errors():
-        total, page = obj.qa.articles(offset, limit)
+    with _filters(since, until, sources) as filters, _domain_errors():
+        total, page = obj.qa.articles(offset, limit, filters)
     if as_json:
         payload = {
             "total": total,
@@ -698,6 +753,8 @@ def db_init(obj: Context) -> None:
 
 def _format_answer(answer: Answer) -> str:
     lines = [answer.answer, f"(confidence {answer.confidence:.2f})"]
+    if answer.filters is not None:
+        lines.append(f"(searched articles {describe(answer.filters)})")
     if answer.citations:
         lines.append("")
         lines += [_format_hit(c.n, c) for c in answer.citations]

@@ -28,6 +28,14 @@ class InvalidQuestion(QAError):
     """A question or query that is empty, too long or otherwise unusable."""
 
 
+class InvalidFilter(InvalidQuestion):
+    """A filter (since, until, source) that cannot be used; the message starts with the field's name."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
 class IndexMismatch(QAError):
     """The index on disk was built differently (model, format) from what this run asks for."""
 

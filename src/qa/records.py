@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -92,6 +93,7 @@ class SearchHit(BaseModel):
     end: int
     highlight: tuple[int, int] = Field(description="The supporting sentence's span in the article text.")
     score: float
+    source: str | None = Field(None, description="The article's source: its site, or where its file came from.")
 
 
 class SearchResults(BaseModel):
@@ -114,6 +116,24 @@ class Turn(BaseModel):
     article_ids: list[str] = Field(default=[], description="The articles that turn cited, when known.")
 
 
+class Filters(BaseModel):
+    """Which articles a question or search may use: published from `since` to `until` (inclusive), from `source`.
+
+    An article without a parsable (ISO) date never matches a date filter. `source` holds names as GET /api/sources
+    lists them (a site, a folder of files, a feed URL); an article from any of them matches. Empty: no limit.
+    """
+
+    since: date | None = Field(None, description="The earliest publication date (YYYY-MM-DD), inclusive.")
+    until: date | None = Field(None, description="The latest publication date (YYYY-MM-DD), inclusive.")
+    source: list[str] = Field(
+        default_factory=list, description="Sites, folders or feed URLs (as GET /api/sources names them); any of them."
+    )
+
+    def active(self) -> bool:
+        """True when it limits anything."""
+        return self.since is not None or self.until is not None or bool(self.source)
+
+
 class Answer(BaseModel):
     """An extractive answer with its citations, or an abstention."""
 
@@ -130,6 +150,11 @@ class Answer(BaseModel):
         "about 0.7 and above: likely right, below QA_MIN_CONFIDENCE: withheld (abstained).",
     )
     citations: list[Citation]
+    filters: Filters | None = Field(
+        None,
+        description="The filters the answer was searched with: those asked for, narrowed by a time the question"
+        " names ('in June 1987', 'last month'); null when none applied.",
+    )
 
 
 class IngestReport(BaseModel):

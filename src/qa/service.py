@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from qa import events
 from qa.answering.compose import compose, hits_for
 from qa.answering.features import SentenceTable, sentence_table
 from qa.answering.ranking import ScoredHead, score_head
+from qa.answering.recency import Recency, dated, look_newer, prefer_recent, published_day
 from qa.answering.scorer import AnswerScorer, load_scorer
+from qa.answering.support import ScoredSentence
 from qa.articles.reading import read_bytes
 from qa.backends.base import Backend
 from qa.backends.factory import open_backend
 from qa.conversation.context import ConversationContext, ConversationWeights, build_context
 from qa.conversation.followup import stays_on_thread
-from qa.embedding import Embedder, load_embedder
+from qa.embedding import Embedder, Vectors, load_embedder
 from qa.errors import (
     ArticleNotFound,
     FetchFailed,
@@ -36,6 +40,7 @@ from qa.records import (
     ArticleText,
     Feed,
     FeedSource,
+    Filters,
     IngestReport,
     PollReport,
     SearchHit,
@@ -43,7 +48,9 @@ from qa.records import (
     Sources,
     Turn,
 )
+from qa.retrieval.filters import intersect
 from qa.retrieval.hybrid import Candidate, retrieve
+from qa.retrieval.when import TimeReading, read_time
 from qa.settings import Settings
 from qa.sources.feeds import FeedPoller
 from qa.sources.fetching import Fetcher
@@ -51,6 +58,17 @@ from qa.sources.pages import article_from_page, fetch_page
 from qa.text.unicode import is_unicode
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A ranking for a question: the scored head (its confidence), the passages and their sentences as they are
+    cited (for a latest question, the newest near-best first), and the ranking below the head."""
+
+    head: ScoredHead
+    candidates: list[Candidate]
+    sentences: list[list[ScoredSentence]]
+    rest: list[Candidate]
 
 
 class QA:
@@ -68,6 +86,8 @@ class QA:
         self._fetcher: Fetcher | None = None
         self._rebuilding = False
         self.conversation_weights = ConversationWeights()
+        self.read_periods = True  # a time the question names becomes a filter (qa.retrieval.when)
+        self.recency = Recency()  # latest questions prefer newer articles (qa.answering.recency)
 
     @property
     def backend(self) -> Backend:
@@ -122,13 +142,20 @@ class QA:
 
     # -- questions ----------------------------------------------------------------------------------
     @events.query("ask")
-    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        history: Sequence[Turn] | None = None,
+        filters: Filters | None = None,
+    ) -> Answer:
         """An extractive answer citing its passages, or an abstention when nothing relevant is indexed.
 
         `history` holds the conversation's earlier turns, oldest first: a follow-up ("In what city?", "And what
         about its gas?") is then searched in their context, and `Answer.query` says what was searched.
+        `filters` limit the articles it may cite (dates, sources); a time the question names narrows them.
         """
-        return self.ask_ranked(question, top_k, history=history)[0]
+        return self.ask_ranked(question, top_k, history=history, filters=filters)[0]
 
     def ask_ranked(
         self,
@@ -137,27 +164,29 @@ class QA:
         depth: int = 0,
         history: Sequence[Turn] | None = None,
         min_confidence: float | None = None,
+        filters: Filters | None = None,
     ) -> tuple[Answer, list[Candidate]]:
         """The answer from the top_k passages, and the whole ranking at least `depth` deep (for evaluation).
 
         `min_confidence` overrides the service's threshold (evaluation asks with 0 to judge every answer).
         """
         question, top_k = self._check_query(question, top_k)
-        context = self.context(question, self._check_history(history or ()))
-        head, rest = self._rank(question, top_k, depth, context)
+        timed, applied = self._read_time(question, filters)
+        context = self.context(timed.text, self._check_history(history or ()))
+        ranked = self._rank(timed.text, top_k, depth, context, applied, latest=timed.latest)
         threshold = self.min_confidence if min_confidence is None else min_confidence
         if context.prior and not context.changed_topic:
             # "Where?", "For how long?": a follow-up has too few words of its own for the confidence model (trained
             # on questions that stand alone) to judge; the thread vouches for its articles, so it is answered from
             # them with its (low) confidence shown. So is a question that stands alone but stays on the thread; one
             # on another subject is judged as if asked alone.
-            thread = [c.passage.text for c in head.candidates[:top_k] if c.passage.article_id in context.prior]
-            if not context.standalone or stays_on_thread(question, thread):
+            thread = [c.passage.text for c in ranked.candidates[:top_k] if c.passage.article_id in context.prior]
+            if not context.standalone or stays_on_thread(timed.text, thread):
                 threshold = 0.0
-        confidence = head.confidence(top_k)
-        candidates, sentences = head.candidates[:top_k], head.sentences[:top_k]
+        confidence = ranked.head.confidence(top_k)
+        candidates, sentences = ranked.candidates[:top_k], ranked.sentences[:top_k]
         answer = compose(question, candidates, sentences, confidence, threshold, context.query)
-        return answer, head.candidates + rest
+        return self._timed(answer, applied, timed), ranked.candidates + ranked.rest
 
     def context(self, question: str, history: Sequence[Turn]) -> ConversationContext:
         """What the earlier turns tell about a question (qa.conversation); nothing when there are none."""
@@ -175,11 +204,14 @@ class QA:
         )
 
     @events.query("search")
-    def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
-        """The passages most relevant to a query, best first, each with its best sentence highlighted."""
+    def search(self, query: str, top_k: int = 5, filters: Filters | None = None) -> list[SearchHit]:
+        """The passages most relevant to a query, best first, each with its best sentence highlighted.
+
+        `filters` limit the articles (dates, sources); the query's words are searched as they are.
+        """
         query, top_k = self._check_query(query, top_k)
-        head, _ = self._rank(query, top_k)
-        return hits_for(head.candidates[:top_k], head.sentences[:top_k])
+        ranked = self._rank(query, top_k, filters=filters)
+        return hits_for(ranked.candidates[:top_k], ranked.sentences[:top_k])
 
     @property
     def scorer(self) -> AnswerScorer:
@@ -192,29 +224,94 @@ class QA:
         chosen = self.settings.min_confidence
         return self.scorer.threshold if chosen is None else chosen
 
+    def _read_time(self, question: str, filters: Filters | None) -> tuple[TimeReading, Filters | None]:
+        """The question's time (qa.retrieval.when) and the filters to search with: those asked for, narrowed by it."""
+        timed = read_time(question, self._published_range, parse_periods=self.read_periods)
+        return timed, intersect(filters, timed.period)
+
+    def _published_range(self) -> tuple[date, date] | None:
+        found = self.backend.published_range()
+        ends = [published_day(end) for end in found] if found else []
+        return (ends[0], ends[1]) if len(ends) == 2 and ends[0] and ends[1] else None
+
+    def _timed(self, answer: Answer, applied: Filters | None, timed: TimeReading) -> Answer:
+        """The answer with the filters it was searched with, dated ("As of ...") when it answers a latest question."""
+        if timed.latest and self.recency.enabled:
+            answer = dated(answer)
+        return answer.model_copy(update={"filters": applied}) if applied is not None else answer
+
     def _rank(
-        self, query: str, top_k: int, depth: int = 0, context: ConversationContext | None = None
-    ) -> tuple[ScoredHead, list[Candidate]]:
+        self,
+        query: str,
+        top_k: int,
+        depth: int = 0,
+        context: ConversationContext | None = None,
+        filters: Filters | None = None,
+        latest: bool = False,
+    ) -> Ranked:
         """Hybrid retrieval, then the head's sentences scored (with the conversation's bonus for a follow-up's
-        thread) and its passages re-ranked by their best one."""
-        table, rest = self.head(query, top_k, depth, context)
-        return score_head(table, self.scorer, rerank=self.settings.rerank_depth > 0, context=context), rest
+        thread) and its passages re-ranked by their best one. For a latest question, the newest of the passages
+        that answer nearly as well as the best leads (qa.answering.recency)."""
+        recent = latest and self.recency.enabled
+        table, rest = self.head(query, top_k, depth, context, filters, self.recency.depth if recent else 0)
+        head = self._scored(table, context)
+        if not recent:
+            return Ranked(head, head.candidates, head.sentences, rest)
+        settings = self.settings
+        search = context.query if context is not None else query
+        vector = self._search_vector(query, context)
+        question_vector = self.embedder.encode_cached([query])[0]
+        floor = self.min_confidence
+
+        def newer_than(day: date) -> list[Candidate]:
+            since = intersect(filters, Filters(since=day))
+            return retrieve(
+                self.backend,
+                search,
+                vector,
+                self.recency.depth,
+                fusion=settings.fusion,
+                dense_weight=settings.dense_weight,
+                filters=since,
+            )
+
+        def rescore(candidates: list[Candidate]) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+            nonlocal head
+            head = self._scored(sentence_table(query, question_vector, candidates, self.embedder), context)
+            return head.candidates, head.sentences
+
+        candidates, sentences = look_newer(head.candidates, head.sentences, newer_than, rescore, self.recency, floor)
+        candidates, sentences = prefer_recent(candidates, sentences, self.recency.window, floor)
+        held = {c.passage.id for c in candidates}
+        return Ranked(head, candidates, sentences, [c for c in rest if c.passage.id not in held])
+
+    def _scored(self, table: SentenceTable, context: ConversationContext | None) -> ScoredHead:
+        return score_head(table, self.scorer, rerank=self.settings.rerank_depth > 0, context=context)
+
+    def _search_vector(self, query: str, context: ConversationContext | None) -> Vectors:
+        question_vector = self.embedder.encode_cached([query])[0]
+        return context.search_vector(question_vector) if context is not None else question_vector
 
     def head(
-        self, query: str, top_k: int = 5, depth: int = 0, context: ConversationContext | None = None
+        self,
+        query: str,
+        top_k: int = 5,
+        depth: int = 0,
+        context: ConversationContext | None = None,
+        filters: Filters | None = None,
+        at_least: int = 0,
     ) -> tuple[SentenceTable, list[Candidate]]:
         """The head of the hybrid ranking as candidate sentences with their features for the query, and the
-        ranking below it. The head is max(top_k, QA_RERANK_DEPTH) passages; the ranking goes on at least `depth`.
-
-        With a conversation context, its search text is searched, its articles' passages favoured; the
-        question's own words still make the sentences' features.
+        ranking below it. The head is max(top_k, QA_RERANK_DEPTH, at_least) passages; the ranking goes on at least
+        `depth`. With a conversation context, its search text is searched, its articles' passages favoured (the
+        question's own words still make the sentences' features); filters apply inside retrieval.
         """
         settings = self.settings
         embedder = self.embedder
         search = context.query if context is not None else query
         question_vector = embedder.encode_cached([query])[0]
-        vector = context.search_vector(question_vector) if context is not None else question_vector
-        head_size = max(top_k, settings.rerank_depth)
+        vector = self._search_vector(query, context)
+        head_size = max(top_k, settings.rerank_depth, at_least)
         ranking = retrieve(
             self.backend,
             search,
@@ -223,6 +320,7 @@ class QA:
             fusion=settings.fusion,
             dense_weight=settings.dense_weight,
             boost=context.boost if context is not None else None,
+            filters=filters,
         )
         head, rest = ranking[:head_size], ranking[head_size:]
         return sentence_table(query, question_vector, head, embedder), rest
@@ -373,9 +471,11 @@ class QA:
         page = article.model_dump() | {"text": article.text[start:end]}
         return ArticleText(**page, text_start=start, text_length=length, next_start=end if end < length else None)
 
-    def articles(self, offset: int = 0, limit: int = 50) -> tuple[int, list[ArticleSummary]]:
-        """A page of articles (newest first) and the total count."""
-        return self.backend.summaries(offset, limit)
+    def articles(
+        self, offset: int = 0, limit: int = 50, filters: Filters | None = None
+    ) -> tuple[int, list[ArticleSummary]]:
+        """A page of the articles (those the filters allow; newest first) and their total count."""
+        return self.backend.summaries(offset, limit, filters)
 
     def counts(self) -> tuple[int, int]:
         """How many articles and passages are indexed."""

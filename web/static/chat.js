@@ -3,8 +3,27 @@
 // form, never copied here.
 "use strict";
 
-import { ThreadStore, codePoints, historyFor, newThreadId } from "./thread.js";
-import { citedOnly, copyText, showAnswer, showError, showPending, spokenAnswer, turnElement } from "./render.js";
+import {
+  ThreadStore,
+  codePoints,
+  draftFilters,
+  filterFields,
+  filtersOf,
+  hasFilters,
+  historyFor,
+  newThreadId,
+  saveDraftFilters,
+} from "./thread.js";
+import {
+  citedOnly,
+  copyText,
+  describeFilters,
+  showAnswer,
+  showError,
+  showPending,
+  spokenAnswer,
+  turnElement,
+} from "./render.js";
 
 const TOP_K = 5;
 const WARN_AT = 0.8; // share of the question limit from which the counter shows
@@ -24,6 +43,11 @@ const ui = {
   status: document.getElementById("question-status"),
   announcer: document.getElementById("announcer"),
   button: form?.querySelector("button[type=submit]"),
+  since: document.getElementById("filter-since"),
+  until: document.getElementById("filter-until"),
+  source: document.getElementById("filter-source"),
+  clearFilters: document.getElementById("filter-clear"),
+  filterStatus: document.getElementById("filter-status"),
 };
 
 function limit(name, fallback) {
@@ -107,6 +131,8 @@ function openThread(id) {
   abortPending();
   thread = id ? store.get(id) : null;
   store.setCurrent(thread?.id ?? null);
+  if (!thread) saveDraftFilters(null);
+  showFilters(filtersOf(thread?.filters));
   drawThread();
   renderThreadList();
   ui.status.textContent = "";
@@ -166,6 +192,69 @@ function renderThreadList() {
   }
 }
 
+// -- the filter row: kept with the thread, sent with each of its questions ----------------------------------
+function currentFilters() {
+  return filtersOf({ since: ui.since.value, until: ui.until.value, source: ui.source.value });
+}
+
+function ensureSourceOption(value) {
+  if (!value || [...ui.source.options].some((o) => o.value === value)) return;
+  const option = new Option(value, value);
+  ui.source.appendChild(option);
+}
+
+function showFilters(filters) {
+  ui.since.value = filters.since;
+  ui.until.value = filters.until;
+  ensureSourceOption(filters.source);
+  ui.source.value = filters.source;
+  const words = describeFilters({ ...filters, source: filters.source ? [filters.source] : [] });
+  ui.filterStatus.textContent = words ? `Questions in this chat use only articles ${words}.` : "";
+  ui.clearFilters.hidden = !hasFilters(filters);
+}
+
+function keepFilters() {
+  const filters = currentFilters();
+  if (thread) {
+    thread.filters = filters;
+    thread.updated = Date.now();
+    persist();
+  } else {
+    saveDraftFilters(filters);
+  }
+  showFilters(filters);
+}
+
+// The sources a reader can pick: sites, folders and feeds (GET /api/sources), each with its article count.
+async function loadSources() {
+  let data = null;
+  try {
+    const response = await fetch("/api/sources", { headers: { Accept: "application/json" } });
+    data = response.ok ? await response.json() : null;
+  } catch {
+    data = null;
+  }
+  if (!data || typeof data !== "object") return;
+  const chosen = ui.source.value;
+  const groups = [
+    ["Sites", data.sites, (s) => s.name],
+    ["Folders", data.folders, (s) => `${s.name}/`],
+    ["Feeds", data.feeds, (s) => s.title || s.name],
+  ];
+  for (const [label, list, name] of groups) {
+    if (!Array.isArray(list) || !list.length) continue;
+    const group = document.createElement("optgroup");
+    group.label = label;
+    for (const source of list) {
+      if (!source || typeof source.name !== "string") continue;
+      for (const old of [...ui.source.options]) if (old.value === source.name && !old.parentElement.label) old.remove();
+      group.appendChild(new Option(`${name(source)} (${Number(source.articles) || 0})`, source.name));
+    }
+    ui.source.appendChild(group);
+  }
+  ui.source.value = chosen;
+}
+
 // -- asking -------------------------------------------------------------------------------------------------
 function errorMessage(response, data) {
   if (data && typeof data.error === "string") {
@@ -184,6 +273,13 @@ function kept(data) {
   };
   if (typeof data.query === "string") answer.query = data.query;
   if (typeof data.confidence === "number") answer.confidence = data.confidence;
+  if (data.filters && typeof data.filters === "object") {
+    answer.filters = {
+      since: typeof data.filters.since === "string" ? data.filters.since : null,
+      until: typeof data.filters.until === "string" ? data.filters.until : null,
+      source: Array.isArray(data.filters.source) ? data.filters.source.map(String) : [],
+    };
+  }
   return answer;
 }
 
@@ -192,7 +288,12 @@ function scrollToTurn(item) {
   item.scrollIntoView({ block: item.getBoundingClientRect().height > room ? "start" : "end" });
 }
 
-async function ask(question, item = null, history = historyFor(thread?.turns ?? [], limits.turns, limits.chars)) {
+async function ask(
+  question,
+  item = null,
+  history = historyFor(thread?.turns ?? [], limits.turns, limits.chars),
+  filters = currentFilters(),
+) {
   // An earlier failed turn can no longer be retried once another question is asked.
   for (const stale of log.querySelectorAll(".reply.error .retry")) stale.remove();
   const turnItem = item ?? turnElement(question);
@@ -210,7 +311,7 @@ async function ask(question, item = null, history = historyFor(thread?.turns ?? 
     const response = await fetch("/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ question, top_k: TOP_K, history }),
+      body: JSON.stringify({ question, top_k: TOP_K, history, ...filterFields(filters) }),
       signal: controller.signal,
     });
     try {
@@ -233,12 +334,16 @@ async function ask(question, item = null, history = historyFor(thread?.turns ?? 
     showError(turnItem, failure, () => {
       if (pending) return;
       input.focus(); // the Retry button goes away with the error
-      ask(question, turnItem, history);
+      ask(question, turnItem, history, filters);
     });
     announce(failure);
   } else {
     const turn = { question, answer: kept(data), ms: Math.round(performance.now() - started), at: Date.now() };
-    if (!thread) thread = { id: newThreadId(), title: Array.from(question).slice(0, 120).join(""), updated: 0, turns: [] };
+    if (!thread) {
+      const title = Array.from(question).slice(0, 120).join("");
+      thread = { id: newThreadId(), title, updated: 0, turns: [], filters };
+      saveDraftFilters(null);
+    }
     thread.turns.push(turn);
     thread.updated = Date.now();
     turnItem.dataset.turn = String(thread.turns.length - 1);
@@ -299,6 +404,12 @@ function wire() {
     }
   });
   input.addEventListener("input", updateCounter);
+  for (const field of [ui.since, ui.until, ui.source]) field.addEventListener("change", keepFilters);
+  ui.clearFilters.addEventListener("click", () => {
+    showFilters(filtersOf(null));
+    keepFilters();
+    ui.since.focus();
+  });
   ui.newChat.addEventListener("click", () => {
     openThread(null);
     input.focus();
@@ -352,15 +463,20 @@ function start() {
   if (!form || !input || !log) return;
   ui.toolbar.hidden = false;
   wire();
+  showFilters(filtersOf(thread ? thread.filters : draftFilters()));
   drawThread();
   renderThreadList();
   updateCounter();
+  loadSources();
   const params = new URLSearchParams(window.location.search);
   const linked = params.get("q");
   if (linked !== null) {
-    // A linked question starts a new chat; the address loses ?q= so a reload does not ask it again.
+    // A linked question starts a new chat (with the link's filters); the address loses its query so a reload
+    // does not ask it again.
     window.history.replaceState(null, "", window.location.pathname);
     openThread(null);
+    showFilters(filtersOf({ since: params.get("since"), until: params.get("until"), source: params.get("source") }));
+    saveDraftFilters(currentFilters());
     input.focus();
     submit(linked);
     return;

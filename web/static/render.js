@@ -41,6 +41,33 @@ export function articleHref(citation) {
   return `/articles/${path}${query ? `?${query}` : ""}#cited`;
 }
 
+// The filters as words: "published 1987-06-01 to 1987-06-30, from Reuters" (the server's qa.retrieval.filters).
+export function describeFilters(filters) {
+  if (!filters || typeof filters !== "object") return "";
+  const since = typeof filters.since === "string" ? filters.since : "";
+  const until = typeof filters.until === "string" ? filters.until : "";
+  const sources = Array.isArray(filters.source) ? filters.source : filters.source ? [filters.source] : [];
+  const parts = [];
+  if (since && until) parts.push(since === until ? `published on ${since}` : `published ${since} to ${until}`);
+  else if (since) parts.push(`published on or after ${since}`);
+  else if (until) parts.push(`published on or before ${until}`);
+  if (sources.length) parts.push(`from ${sources.map(String).join(" or ")}`);
+  return parts.join(", ");
+}
+
+// Where an article comes from, for its card: the host of its link, else its source.
+export function siteOf(citation) {
+  if (isHttpUrl(citation.url)) {
+    try {
+      return new URL(citation.url.trim()).hostname.replace(/^www\./, "");
+    } catch {
+      // fall through
+    }
+  }
+  const source = typeof citation.source === "string" ? citation.source.trim() : "";
+  return source && source !== String(citation.article_id) ? source : "";
+}
+
 function titleOf(citation) {
   return String(citation.title || citation.article_id);
 }
@@ -164,11 +191,15 @@ function sourceCard(group) {
   const title = el("a", "source-title", titleOf(first));
   title.href = articleHref(first);
   head.appendChild(title);
+  const meta = el("span", "source-meta");
   if (first.published) {
-    const time = el("time", "source-date", first.published);
+    const time = el("time", "source-date", String(first.published).slice(0, 10));
     time.dateTime = String(first.published);
-    head.appendChild(time);
+    meta.appendChild(time);
   }
+  const site = siteOf(first);
+  if (site) meta.appendChild(el("span", "source-site", site));
+  if (meta.childNodes.length) head.appendChild(meta);
   if (isHttpUrl(first.url)) {
     const original = el("a", "original", "original");
     original.href = first.url.trim();
@@ -239,6 +270,8 @@ export function showAnswer(item, turn, onCopy) {
   } else {
     reply.appendChild(answerText(answer, citations));
   }
+  const filtered = describeFilters(answer.filters);
+  if (filtered) reply.appendChild(el("p", "turn-filters", `Searched articles ${filtered}.`));
   if (typeof answer.query === "string" && answer.query.trim() && !sameText(answer.query, turn.question)) {
     const query = el("p", "query", "Searched for: ");
     query.appendChild(el("q", null, answer.query));

@@ -7,6 +7,7 @@
 const THREADS_KEY = "qa.threads.v1";
 const CURRENT_KEY = "qa.current";
 const RETURN_KEY = "qa.return";
+const DRAFT_FILTERS_KEY = "qa.filters"; // the filter row of a new chat, before its first question
 export const MAX_THREADS = 20;
 
 function storageOrNull(name) {
@@ -186,4 +187,48 @@ export function historyFor(turns, maxTurns, maxChars) {
     recent = recent.slice(1);
   }
   return recent;
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+// A filter row's values as a thread keeps them: {since, until, source}, each a string ("" when unset).
+export function filtersOf(value) {
+  const pick = (key, valid) => {
+    const v = value && typeof value === "object" ? value[key] : "";
+    return typeof v === "string" && valid(v) ? v : "";
+  };
+  return {
+    since: pick("since", (v) => ISO_DATE.test(v)),
+    until: pick("until", (v) => ISO_DATE.test(v)),
+    source: pick("source", (v) => v.trim() === v),
+  };
+}
+
+export function hasFilters(filters) {
+  return Boolean(filters && (filters.since || filters.until || filters.source));
+}
+
+// What /api/ask takes: only the filters that are set.
+export function filterFields(filters) {
+  const fields = {};
+  for (const key of ["since", "until", "source"]) if (filters?.[key]) fields[key] = filters[key];
+  return fields;
+}
+
+// The filter row of a chat that has no question yet, kept for this tab (a reload keeps it).
+export function draftFilters() {
+  try {
+    return filtersOf(JSON.parse(window.sessionStorage.getItem(DRAFT_FILTERS_KEY) ?? "null"));
+  } catch {
+    return filtersOf(null);
+  }
+}
+
+export function saveDraftFilters(filters) {
+  try {
+    if (hasFilters(filters)) window.sessionStorage.setItem(DRAFT_FILTERS_KEY, JSON.stringify(filters));
+    else window.sessionStorage.removeItem(DRAFT_FILTERS_KEY);
+  } catch {
+    // kept in the page only
+  }
 }

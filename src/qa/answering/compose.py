@@ -147,6 +147,7 @@ def _citation(n: int, candidate: Candidate, highlight: tuple[int, int]) -> Citat
         end=end,
         highlight=(max(highlight[0], start), min(highlight[1], end)),
         score=round(candidate.similarity, 4),
+        source=p.source,
     )
 
 

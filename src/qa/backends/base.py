@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.embedding import Vectors
-from qa.records import Article, ArticleSummary, Feed, Origin, Passage, SourceCount
+from qa.records import Article, ArticleSummary, Feed, Filters, Origin, Passage, SourceCount
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class PassageRow:
     end: int
     text: str
     sentences: Vectors | None = field(default=None, compare=False, repr=False)  # its sentences' vectors, if stored
+    source: str | None = None  # the article's source (a site, a file's source field)
 
 
 @dataclass(frozen=True)
@@ -121,16 +122,23 @@ class Backend(Protocol):
         ...
 
     # -- retrieval ----------------------------------------------------------------------------------
-    def dense(self, query_vector: Vectors, k: int) -> list[tuple[int, float]]:
-        """(passage id, cosine similarity) of the k nearest passages."""
+    def dense(self, query_vector: Vectors, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(passage id, cosine similarity) of the k nearest passages (of the articles the filters allow).
+
+        A filter is applied inside the search: k come back whenever at least k passages match.
+        """
         ...
 
     def similarity(self, query_vector: Vectors, ids: list[int]) -> dict[int, float]:
         """Cosine similarity of the query to each of these passages (missing ones left out)."""
         ...
 
-    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(passage id, BM25-style score; higher is better) of the k best lexical matches."""
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(passage id, BM25-style score; higher is better) of the k best lexical matches the filters allow."""
+        ...
+
+    def published_range(self) -> tuple[str, str] | None:
+        """The oldest and newest ISO publication dates (YYYY-MM-DD) of the articles; None when none has one."""
         ...
 
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
@@ -150,8 +158,8 @@ class Backend(Protocol):
         """Every stored article, in id order."""
         ...
 
-    def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
-        """A page of articles (newest first) and the total."""
+    def summaries(self, offset: int, limit: int, filters: Filters | None = None) -> tuple[int, list[ArticleSummary]]:
+        """A page of the articles the filters allow (newest first) and their total."""
         ...
 
     def counts(self) -> tuple[int, int]:

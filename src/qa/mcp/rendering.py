@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qa.records import Answer, ArticleSummary, ArticleText, SearchHit
+from qa.retrieval.filters import describe
 
 QUOTE_CHARS = 300  # a highlighted sentence is shown up to this long
 LIKELY = 0.7  # an answer at least this confident reads as likely right (as on the chat page)
@@ -12,10 +13,11 @@ LIKELY = 0.7  # an answer at least this confident reads as likely right (as on t
 
 def answer_text(answer: Answer) -> str:
     """The answer with its [n] markers, then each citation: title, date, link and the sentence it highlights."""
+    searched = [f"(searched articles {describe(answer.filters)})"] if answer.filters else []
     if answer.abstained:
-        return answer.answer  # the library's own words for "the articles do not answer this"
+        return "\n".join([answer.answer, *searched])  # the library's own words for "the articles do not answer this"
     likely = "likely right" if answer.confidence >= LIKELY else "unsure"
-    lines = [answer.answer, f"Confidence: {answer.confidence:.2f} ({likely})", ""]
+    lines = [answer.answer, f"Confidence: {answer.confidence:.2f} ({likely})", *searched, ""]
     for citation in answer.citations:
         lines += _hit_lines(citation.n, citation)
     return "\n".join(lines).rstrip()

@@ -19,7 +19,8 @@ from starlette.requests import Request
 
 from qa.errors import ArticleNotFound, QAError
 from qa.mcp import rendering
-from qa.records import Answer, ArticlePage, ArticleText, SearchResults, Turn
+from qa.records import Answer, ArticlePage, ArticleText, Filters, SearchResults, Turn
+from qa.retrieval.filters import MAX_SOURCES, read_filters
 from qa.service import QA
 
 MAX_ARTICLE_CHARS = 20_000  # the most article text one get_article call returns; call again from `end` for more
@@ -40,9 +41,23 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 RateCheck = Callable[[Request], str | None]
 
 
-def ask_answer(qa: QA, question: str, history: Sequence[Turn], top_k: int) -> Answer:
+def ask_answer(qa: QA, question: str, history: Sequence[Turn], top_k: int, filters: Filters | None = None) -> Answer:
     """The one place the ask tool's arguments become a QA.ask call (history within the /api/ask limits)."""
-    return qa.ask(question, top_k, history=list(history))
+    return qa.ask(question, top_k, history=list(history), filters=filters)
+
+
+Since = Annotated[str | None, Field(description="Only articles published on or after this date (YYYY-MM-DD).")]
+Until = Annotated[
+    str | None, Field(description="Only articles published on or before this date (YYYY-MM-DD, inclusive).")
+]
+Source = Annotated[
+    list[str] | None,
+    Field(
+        description="Only articles from these sources (any of them): sites, folders or feed URLs, as the article"
+        " list and GET /api/sources name them (e.g. a site's host).",
+        max_length=MAX_SOURCES,
+    ),
+]
 
 
 def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
@@ -66,12 +81,17 @@ def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
             Field(description="Earlier turns of this conversation, oldest first, when the question follows up."),
         ] = None,
         top_k: Annotated[int, Field(description="Passages to consider, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
+        since: Since = None,
+        until: Until = None,
+        source: Source = None,
     ) -> Annotated[CallToolResult, Answer]:
         """Answer a question from the articles: quoted sentences marked [n], each citation's article id, title,
-        url, date, passage and highlighted span; `abstained` when the articles do not answer it."""
+        url, date, passage and highlighted span; `abstained` when the articles do not answer it. since, until
+        and source limit the articles; a time the question names ("in June 1987") narrows them, and a question
+        about the latest state ("latest", "now") prefers newer articles and names the date."""
         take_token(ctx)
         with _tool_errors():
-            answer = ask_answer(qa, question, history or [], top_k)
+            answer = ask_answer(qa, question, history or [], top_k, read_filters(since, until, source))
         return _result(rendering.answer_text(answer), answer)
 
     @server.tool(annotations=READ_ONLY)
@@ -79,11 +99,15 @@ def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
         query: Annotated[str, Field(description="What to look for.")],
         ctx: Context,
         top_k: Annotated[int, Field(description="Passages to return, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
+        since: Since = None,
+        until: Until = None,
+        source: Source = None,
     ) -> Annotated[CallToolResult, SearchResults]:
-        """The passages most relevant to a query, best first, each with its article and highlighted sentence."""
+        """The passages most relevant to a query, best first, each with its article and highlighted sentence;
+        since, until and source limit the articles (top_k still come back when that many passages match)."""
         take_token(ctx)
         with _tool_errors():
-            hits = qa.search(query, top_k)
+            hits = qa.search(query, top_k, filters=read_filters(since, until, source))
         return _result(rendering.hits_text(hits), SearchResults(results=hits))
 
     @server.tool(annotations=READ_ONLY)
@@ -105,10 +129,14 @@ def create_mcp_server(qa: QA, rate_check: RateCheck | None = None) -> MCPServer:
     def list_articles(
         offset: Annotated[int, Field(description="Articles to skip.", ge=0, le=10**9)] = 0,
         limit: Annotated[int, Field(description="Articles to return, 1 to 200.", ge=1, le=MAX_PAGE)] = 20,
+        since: Since = None,
+        until: Until = None,
+        source: Source = None,
     ) -> Annotated[CallToolResult, ArticlePage]:
-        """The indexed articles, newest first: id, title, url, date, author and passage count, and the total."""
+        """The indexed articles, newest first: id, title, url, date, author and passage count, and the total;
+        since, until and source limit them."""
         with _tool_errors():
-            total, page = qa.articles(offset, limit)
+            total, page = qa.articles(offset, limit, read_filters(since, until, source))
         listing = ArticlePage(total=total, offset=offset, limit=limit, articles=page)
         return _result(rendering.articles_text(total, offset, page), listing)
 

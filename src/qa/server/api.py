@@ -12,10 +12,29 @@ from starlette.concurrency import run_in_threadpool
 from qa.articles.ids import ID_PATTERN, MAX_ID_CHARS
 from qa.articles.reading import article_from_mapping, load_json
 from qa.errors import InvalidArticle, InvalidURL, PayloadTooLarge
-from qa.records import Answer, ArticlePage, ArticleText, SearchResults, Sources, Turn
+from qa.records import Answer, ArticlePage, ArticleText, Filters, SearchResults, Sources, Turn
+from qa.retrieval.filters import MAX_SOURCE_CHARS, MAX_SOURCES, read_filters
 from qa.server.limits import check_auth_failures, count_auth_failure, rate_limited
 from qa.service import QA
 
+SINCE = "Only articles published on or after this date (YYYY-MM-DD, or an ISO date and time)."
+UNTIL = "Only articles published on or before this date (YYYY-MM-DD, inclusive)."
+SOURCE = (
+    "Only articles from these sources, as GET /api/sources names them: a site (`example.org`, `Reuters`), a folder"
+    " of files (`corpus/business`, with its subfolders) or a feed URL; one name or a list (any of them)."
+)
+# The schema says what is accepted: a date, or nothing ("" as an empty form field sends it, or null). The API
+# also takes an ISO date and time, whose date counts.
+DATE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}, {"type": "null"}]
+}
+SOURCE_NAME: dict[str, Any] = {"type": "string", "maxLength": MAX_SOURCE_CHARS}
+SOURCE_SCHEMA: dict[str, Any] = {
+    "anyOf": [SOURCE_NAME, {"type": "array", "items": SOURCE_NAME, "maxItems": MAX_SOURCES}, {"type": "null"}]
+}
+SOURCE_QUERY_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "array", "items": SOURCE_NAME, "maxItems": MAX_SOURCES}, {"type": "null"}]
+}
 MAX_OFFSET = 10**9  # SQLite integers are 64-bit: an unbounded offset overflowed into a 500 (found by fuzzing)
 # Text with something in it besides white space: str.split()'s white space, which includes \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -39,6 +58,9 @@ class AskRequest(BaseModel):
             " sends the thread with each question."
         ),
     )
+    since: str | None = Field(None, description=SINCE, json_schema_extra=DATE_SCHEMA)
+    until: str | None = Field(None, description=UNTIL, json_schema_extra=DATE_SCHEMA)
+    source: str | list[str] | None = Field(None, description=SOURCE, json_schema_extra=SOURCE_SCHEMA)
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -46,6 +68,11 @@ class AskRequest(BaseModel):
         if isinstance(value, str | bool):
             raise ValueError("top_k must be a JSON integer")  # pydantic would read "5" and true as numbers
         return value
+
+
+def filters_of(request: AskRequest) -> Filters | None:
+    """The one place a request's since/until/source become Filters (422 naming the field when they cannot)."""
+    return read_filters(request.since, request.until, request.source)
 
 
 class ArticleWrite(BaseModel):
@@ -144,8 +171,12 @@ router = APIRouter(prefix="/api")
     responses=_errors(400, 409, 413, 422, 429, 503) | _links(200, "$response.body#/citations/0/article_id"),
 )
 def ask(body: AskRequest, qa: QADep) -> Answer:
-    """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits."""
-    return qa.ask(body.question, body.top_k, history=body.history)
+    """An extractive answer whose sentences carry [n] markers into `citations`; `abstained` when nothing fits.
+
+    `since`, `until` and `source` limit the articles it may cite; a time the question names ("in June 1987",
+    "last month") narrows them further. `filters` in the answer says what applied.
+    """
+    return qa.ask(body.question, body.top_k, history=body.history, filters=filters_of(body))
 
 
 @router.get(
@@ -159,9 +190,15 @@ def search(
     qa: QADep,
     q: Annotated[str, Query(description="The query.", json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})],
     top_k: Annotated[int, Query(description="Passages to return, 1 to QA_MAX_TOP_K.", ge=1)] = 5,
+    since: Annotated[str | None, Query(description=SINCE, json_schema_extra=DATE_SCHEMA)] = None,
+    until: Annotated[str | None, Query(description=UNTIL, json_schema_extra=DATE_SCHEMA)] = None,
+    source: Annotated[
+        list[str] | None, Query(description=SOURCE + " Repeat it for several.", json_schema_extra=SOURCE_QUERY_SCHEMA)
+    ] = None,
 ) -> SearchResults:
-    """Passages best first, each with its supporting sentence's span as `highlight`."""
-    return SearchResults(results=qa.search(q, top_k))
+    """Passages best first, each with its supporting sentence's span as `highlight`; with since/until/source, of
+    the matching articles only (top_k of them whenever that many passages match)."""
+    return SearchResults(results=qa.search(q, top_k, filters=read_filters(since, until, source)))
 
 
 @router.get(
@@ -174,9 +211,14 @@ def list_articles(
     qa: QADep,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    since: Annotated[str | None, Query(description=SINCE, json_schema_extra=DATE_SCHEMA)] = None,
+    until: Annotated[str | None, Query(description=UNTIL, json_schema_extra=DATE_SCHEMA)] = None,
+    source: Annotated[
+        list[str] | None, Query(description=SOURCE + " Repeat it for several.", json_schema_extra=SOURCE_QUERY_SCHEMA)
+    ] = None,
 ) -> ArticlePage:
-    """A page of article summaries and the total."""
-    total, page = qa.articles(offset, limit)
+    """A page of article summaries (those the filters allow) and their total."""
+    total, page = qa.articles(offset, limit, read_filters(since, until, source))
     return ArticlePage(total=total, offset=offset, limit=limit, articles=page)
 
 

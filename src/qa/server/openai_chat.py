@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from qa.conversation.thread import trimmed
 from qa.errors import InvalidQuestion
 from qa.records import Answer, Citation, Turn
-from qa.server.api import QADep
+from qa.retrieval.filters import read_filters
+from qa.server.api import DATE_SCHEMA, SINCE, SOURCE, SOURCE_SCHEMA, UNTIL, QADep
 from qa.server.errors import CodedHTTPException
 from qa.server.limits import rate_limited
 from qa.server.pages import safe_url
@@ -57,6 +58,9 @@ class QAOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     top_k: int = Field(5, ge=1, description="Passages to consider, 1 to QA_MAX_TOP_K.")
+    since: str | None = Field(None, description=SINCE, json_schema_extra=DATE_SCHEMA)
+    until: str | None = Field(None, description=UNTIL, json_schema_extra=DATE_SCHEMA)
+    source: str | list[str] | None = Field(None, description=SOURCE, json_schema_extra=SOURCE_SCHEMA)
 
 
 class ChatRequest(BaseModel):
@@ -165,7 +169,9 @@ def ask_answer(qa: QA, request: ChatRequest) -> Answer:
     # A chat UI sends the whole conversation every time and its user cannot shorten it, so a long conversation
     # keeps its latest turns (those a follow-up refers to) rather than failing, as it would on /api/ask.
     history = trimmed(turns, settings.max_history_turns, settings.max_history_chars)
-    return qa.ask(conversation.question, request.qa.top_k, history=history)
+    options = request.qa
+    filters = read_filters(options.since, options.until, options.source)
+    return qa.ask(conversation.question, options.top_k, history=history, filters=filters)
 
 
 def reply_text(answer: Answer) -> str:

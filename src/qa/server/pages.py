@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qa.answering.compose import bounded_window
+from qa.records import Sources
+from qa.retrieval.filters import MAX_SOURCE_CHARS, describe, read_filters
 from qa.server.assets import templates
 from qa.service import QA
 from qa.suggestions import example_questions
@@ -57,15 +59,52 @@ def chat(request: Request) -> Response:
 
 
 @router.get("/articles", response_class=HTMLResponse)
-def article_list(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-    """The indexed articles, newest first, a page at a time; plain links, no JavaScript."""
+def article_list(
+    request: Request,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    source: Annotated[str | None, Query(max_length=MAX_SOURCE_CHARS)] = None,
+) -> Response:
+    """The indexed articles, newest first, a page at a time, filtered by date and source; plain links and a
+    plain form, no JavaScript."""
     qa: QA = request.app.state.qa
-    total, articles = qa.articles((page - 1) * PAGE_SIZE, PAGE_SIZE)
+    filters = read_filters(since, until, source or None)
+    total, articles = qa.articles((page - 1) * PAGE_SIZE, PAGE_SIZE, filters)
     pages = max(1, -(-total // PAGE_SIZE))
     if page > pages:
         raise HTTPException(404, f"there is no page {page}: the articles fill {pages} page{'s' * (pages != 1)}")
-    context = {"articles": articles, "total": total, "page": page, "pages": pages, "first": (page - 1) * PAGE_SIZE}
+    kept = {
+        "since": filters.since.isoformat() if filters and filters.since else "",
+        "until": filters.until.isoformat() if filters and filters.until else "",
+        "source": filters.source[0] if filters and filters.source else "",
+    }
+    context = {
+        "articles": articles,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "first": (page - 1) * PAGE_SIZE,
+        "filters": kept,
+        "filtered": filters is not None,
+        "described": describe(filters) if filters else "",
+        "sources": source_choices(qa.sources(), kept["source"]),
+        "page_query": lambda n: urlencode({**{k: v for k, v in kept.items() if v}, "page": n}),
+    }
     return templates.TemplateResponse(request, "articles.html", context)
+
+
+def source_choices(sources: Sources, chosen: str = "") -> list[tuple[str, list[tuple[str, str]]]]:
+    """The sources as groups of (value, label) options for a select: sites, folders, feeds (chat page and list)."""
+    groups = [
+        ("Sites", [(s.name, f"{s.name} ({s.articles})") for s in sources.sites]),
+        ("Folders", [(f.name, f"{f.name}/ ({f.articles})") for f in sources.folders]),
+        ("Feeds", [(f.name, f"{f.title or f.name} ({f.articles})") for f in sources.feeds]),
+    ]
+    known = {value for _, options in groups for value, _ in options}
+    if chosen and chosen not in known:
+        groups.append(("Asked for", [(chosen, chosen)]))
+    return [(label, options) for label, options in groups if options]
 
 
 @router.get("/articles/{article_id:path}", response_class=HTMLResponse)

@@ -11,11 +11,13 @@ import json
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from qa.backends.base import ChunkedArticle, FeedItem, PassageRow, SourceCounts, Stored
 from qa.backends.faiss_sqlite.locking import WriterLock
@@ -23,12 +25,13 @@ from qa.backends.faiss_sqlite.store import FORMAT_VERSION, LogEntry, Store
 from qa.backends.faiss_sqlite.vectors import VectorIndex, VectorOptions
 from qa.embedding import Vectors
 from qa.errors import IndexMismatch
-from qa.records import Article, ArticleSummary, Feed
+from qa.records import Article, ArticleSummary, Feed, Filters
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 5_000  # log entries after which a writer writes a fresh FAISS checkpoint
+FILTER_CACHE = 16  # filters whose passage ids are kept (per process, until the next write)
 _CHECKPOINT = re.compile(r"^vectors-(\d+)\.faiss$")
 
 
@@ -45,6 +48,7 @@ class FaissSqliteBackend:
         self._vectors_model: str | None = None  # the model the in-memory vectors come from
         self._seq = -1
         self._refresh_lock = threading.Lock()
+        self._filtered: OrderedDict[tuple[str, int], npt.NDArray[np.int64]] = OrderedDict()
         recorded = self.store.meta().get("format_version", "0")
         if int(recorded) > FORMAT_VERSION:
             raise IndexMismatch(
@@ -253,17 +257,44 @@ class FaissSqliteBackend:
         return self.store.integrity_ok() and np.array_equal(np.sort(self.vectors().ids()), expected)
 
     # -- retrieval and reading: thin calls into the store and the FAISS index ---------------------------
-    def dense(self, query_vector: Vectors, k: int) -> list[tuple[int, float]]:
-        """(passage id, cosine similarity) of the k nearest passages."""
-        return self.vectors().search(query_vector, k)
+    def dense(self, query_vector: Vectors, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(passage id, cosine similarity) of the k nearest passages, among those of the articles filters allow."""
+        vectors = self.vectors()
+        if filters is None or not filters.active():
+            return vectors.search(query_vector, k)
+        return vectors.search(query_vector, k, within=self._filtered_ids(filters))
+
+    def _filtered_ids(self, filters: Filters) -> npt.NDArray[np.int64]:
+        """The passage ids the filters allow, from SQLite's indexes; kept for the index state they were read in.
+
+        A page that keeps a filter sends it with every question: the same set is not read again until a write.
+        """
+        key = (filters.model_dump_json(), self.store.state()[0])
+        with self._refresh_lock:
+            found = self._filtered.get(key)
+            if found is not None:
+                self._filtered.move_to_end(key)
+                return found
+        with self.store.transaction(write=False):
+            version = self.store.state()[0]
+            ids = self.store.filtered_passage_ids(filters)
+        with self._refresh_lock:
+            self._filtered[(key[0], version)] = ids
+            while len(self._filtered) > FILTER_CACHE:
+                self._filtered.popitem(last=False)
+        return ids
+
+    def published_range(self) -> tuple[str, str] | None:
+        """The oldest and newest ISO publication dates of the articles."""
+        return self.store.published_range()
 
     def similarity(self, query_vector: Vectors, ids: list[int]) -> dict[int, float]:
         """Cosine similarity of the query to each of these passages (missing ones left out)."""
         return self.vectors().similarity(query_vector, ids)
 
-    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(passage id, FTS5 BM25 score; higher is better) of the k best lexical matches."""
-        return self.store.lexical(query, k)
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(passage id, FTS5 BM25 score; higher is better) of the k best lexical matches the filters allow."""
+        return self.store.lexical(query, k, filters)
 
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         """The passages among `ids` that still exist."""
@@ -285,9 +316,9 @@ class FaissSqliteBackend:
         """Every stored article, in id order."""
         return self.store.articles()
 
-    def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
-        """A page of articles (newest first) and the total."""
-        return self.store.summaries(offset, limit)
+    def summaries(self, offset: int, limit: int, filters: Filters | None = None) -> tuple[int, list[ArticleSummary]]:
+        """A page of the articles the filters allow (newest first) and their total."""
+        return self.store.summaries(offset, limit, filters)
 
     def counts(self) -> tuple[int, int]:
         """Number of articles and of passages."""

@@ -122,7 +122,13 @@ def _feeds(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_tables, _sentence_vectors, _feeds]
+def _filter_indexes(db: sqlite3.Connection) -> None:
+    """4: indexes on the columns date and source filters test (qa.backends.filters)."""
+    db.execute("CREATE INDEX IF NOT EXISTS articles_by_published ON articles(published)")
+    db.execute("CREATE INDEX IF NOT EXISTS articles_by_source ON articles(source)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_tables, _sentence_vectors, _feeds, _filter_indexes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

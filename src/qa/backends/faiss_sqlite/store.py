@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from qa.backends.base import (
     ARTICLE_COLUMNS,
@@ -25,8 +26,9 @@ from qa.backends.base import (
     sentence_matrix,
 )
 from qa.backends.faiss_sqlite.migrations import migrate
+from qa.backends.filters import article_predicate
 from qa.embedding import Vectors
-from qa.records import Article, ArticleSummary, Feed, Passage, SourceCount
+from qa.records import Article, ArticleSummary, Feed, Filters, Passage, SourceCount
 from qa.text.words import search_terms
 
 FORMAT_VERSION = 1  # of the index folder's files (recorded in meta and index.json); the schema has migrations
@@ -174,15 +176,18 @@ class Store:
         for row in self.connection().execute(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY id"):
             yield article_from_row(row)
 
-    def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
-        """A page of articles without their text, most recently published first, and the total."""
+    def summaries(self, offset: int, limit: int, filters: Filters | None = None) -> tuple[int, list[ArticleSummary]]:
+        """A page of the articles (those the filters allow) without their text, newest first, and their total."""
         db = self.connection()
-        total = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        predicate = article_predicate(filters, "sqlite")
+        where = f" WHERE {predicate.sql}" if predicate else ""
+        params = predicate.params if predicate else {}
+        total = db.execute(f"SELECT COUNT(*) FROM articles a{where}", params).fetchone()[0]
         rows = db.execute(
             "SELECT a.id, a.title, a.url, a.published, a.author, a.source,"
             " (SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id)"
-            " FROM articles a ORDER BY a.published IS NULL, a.published DESC, a.id LIMIT ? OFFSET ?",
-            (limit, offset),
+            f" FROM articles a{where} ORDER BY a.published IS NULL, a.published DESC, a.id LIMIT :limit OFFSET :offset",
+            {**params, "limit": limit, "offset": offset},
         ).fetchall()
         keys = ("id", "title", "url", "published", "author", "source", "passages")
         return total, [ArticleSummary(**dict(zip(keys, row, strict=True))) for row in rows]
@@ -203,7 +208,7 @@ class Store:
         marks = ",".join("?" * len(ids))
         rows = self.connection().execute(
             "SELECT p.id, p.article_id, a.title, a.url, a.published, p.start, p.end, p.text,"
-            " e.sentences, length(e.vector) / 4"
+            " e.sentences, length(e.vector) / 4, a.source"
             " FROM passages p JOIN articles a ON a.id = p.article_id"
             " LEFT JOIN embeddings e ON e.text_hash = p.text_hash"
             " AND e.model = (SELECT value FROM meta WHERE key = 'model')"
@@ -211,9 +216,34 @@ class Store:
             list(ids),
         )
         return {
-            pid: PassageRow(pid, article, title, url, published, start, end, text, sentence_matrix(sentences, dim))
-            for pid, article, title, url, published, start, end, text, sentences, dim in rows
+            pid: PassageRow(
+                pid, article, title, url, published, start, end, text, sentence_matrix(sentences, dim), source
+            )
+            for pid, article, title, url, published, start, end, text, sentences, dim, source in rows
         }
+
+    def filtered_passage_ids(self, filters: Filters) -> npt.NDArray[np.int64]:
+        """The ids of the passages whose articles the filters allow, in order."""
+        predicate = article_predicate(filters, "sqlite")
+        query = "SELECT p.id FROM articles a JOIN passages p ON p.article_id = a.id"
+        if predicate is not None:
+            query += f" WHERE {predicate.sql}"
+        rows = self.connection().execute(query + " ORDER BY p.id", predicate.params if predicate else {})
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def published_range(self) -> tuple[str, str] | None:
+        """The oldest and newest ISO publication dates (YYYY-MM-DD), or None when no article has one."""
+        db = self.connection()
+        ends = []
+        for order in ("ASC", "DESC"):
+            row = db.execute(
+                f"SELECT substr(published, 1, 10) FROM articles WHERE {ISO_DATE_SQLITE}"
+                f" ORDER BY published {order} LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            ends.append(row[0])
+        return ends[0], ends[1]
 
     def passage_ids(self, article_id: str) -> list[int]:
         """Ids of an article's passages, in order."""
@@ -341,15 +371,28 @@ class Store:
         )
 
     # -- lexical leg --------------------------------------------------------------------------------
-    def lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
-        """(passage id, FTS5 BM25 score; higher is better) of the best lexical matches of a query."""
+    def lexical(self, query: str, limit: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(passage id, FTS5 BM25 score; higher is better) of the best lexical matches of a query.
+
+        With filters, only passages of the articles they allow: each match is looked up (CROSS JOIN keeps the
+        full-text match as the outer loop), so the best `limit` among those articles come back.
+        """
         match = fts_match(query)
         if match is None:
             return []
-        rows = self.connection().execute(
-            "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
-        )
+        predicate = article_predicate(filters, "sqlite")
+        if predicate is None:
+            rows = self.connection().execute(
+                "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rank LIMIT ?",
+                (match, limit),
+            )
+        else:
+            rows = self.connection().execute(
+                "SELECT passages_fts.rowid, -bm25(passages_fts) FROM passages_fts"
+                " CROSS JOIN passages p ON p.id = passages_fts.rowid CROSS JOIN articles a ON a.id = p.article_id"
+                f" WHERE passages_fts MATCH :match AND {predicate.sql} ORDER BY rank LIMIT :limit",
+                {**predicate.params, "match": match, "limit": limit},
+            )
         return [(int(r[0]), float(r[1])) for r in rows]
 
     # -- change log ---------------------------------------------------------------------------------

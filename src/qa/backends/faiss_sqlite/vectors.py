@@ -8,6 +8,7 @@ the graph once tombstones pile up. SQLite keeps the exact vectors, so any type c
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ Storage = Literal["float32", "float16", "sq8"]
 _QUANTISERS: dict[str, Any] = {"float16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
 _LIVE = faiss.IDSelectorRange(0, 2**62)  # every real passage id; tombstones are -1
 _SMALL = 10_000  # below this many vectors a compaction is cheap enough to do at every checkpoint
+EXACT_CHUNK = 16_384  # vectors reconstructed at a time by an exact restricted search (25 MB at 384 dimensions)
+MAX_FILTERED_EF = 16_384  # the widest candidate list a restricted HNSW search uses before searching exactly
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,16 @@ class VectorIndex:
                 self._index.construct_rev_map()
                 self._dead += int(gone.sum())
 
-    def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
-        """(passage id, cosine similarity) of the k nearest vectors."""
+    def search(self, query: Vectors, k: int, within: npt.NDArray[np.int64] | None = None) -> list[tuple[int, float]]:
+        """(passage id, cosine similarity) of the k nearest vectors; with `within`, of those ids only.
+
+        A restricted search still returns k whenever `within` holds k stored ids: up to QA_FLAT_MAX_VECTORS of
+        them are compared exactly, one by one; more are searched with an IDSelector, exactly in a flat index, and
+        in an HNSW graph with a candidate list widened by how few of the vectors they are, completed by an exact
+        search when the walk comes back short.
+        """
+        if within is not None:
+            return self._search_within(query, k, within)
         with self._lock:
             k = min(k, len(self))
             if k <= 0:
@@ -139,14 +150,60 @@ class VectorIndex:
                 params = faiss.SearchParametersHNSW(efSearch=max(self.options.hnsw_ef_search, k))  # type: ignore[attr-defined]
                 if self._dead:
                     params.sel = _LIVE
-            # One query gains nothing from OpenMP threads, and on a busy machine waiting for them costs milliseconds.
-            threads = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)
-            try:
-                scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
-            finally:
-                faiss.omp_set_num_threads(threads)
+            return self._run(query, k, params)
+
+    def _run(self, query: Vectors, k: int, params: Any) -> list[tuple[int, float]]:
+        """One FAISS search (the caller holds the lock)."""
+        # One query gains nothing from OpenMP threads, and on a busy machine waiting for them costs milliseconds.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _search_within(self, query: Vectors, k: int, within: npt.NDArray[np.int64]) -> list[tuple[int, float]]:
+        within = np.asarray(within, dtype=np.int64)
+        k = min(k, len(within))
+        if k <= 0:
+            return []
+        with self._lock:
+            if len(within) <= self.options.flat_max:
+                return self._exact(query, k, within)
+            selector = faiss.IDSelectorBatch(within)
+            if self.kind == "flat":
+                params = faiss.SearchParameters()
+                params.sel = selector
+                return self._run(query, k, params)
+            # The walk meets a matching vector once in total/len(within): widen the candidate list to match.
+            share = len(within) / max(1, int(self._index.ntotal))
+            ef = min(MAX_FILTERED_EF, max(self.options.hnsw_ef_search, k, math.ceil(2 * k / share)))
+            params = faiss.SearchParametersHNSW(efSearch=ef)  # type: ignore[attr-defined]
+            params.sel = selector  # tombstones (-1) are never in it
+            found = self._run(query, k, params)
+            return found if len(found) >= k else self._exact(query, k, within)
+
+    def _exact(self, query: Vectors, k: int, within: npt.NDArray[np.int64]) -> list[tuple[int, float]]:
+        """The k best of `within` by exact inner product over their stored vectors (the caller holds the lock)."""
+        q = query.reshape(-1).astype(np.float32)
+        best_ids = np.zeros(0, dtype=np.int64)
+        best_scores = np.zeros(0, dtype=np.float32)
+        for first in range(0, len(within), EXACT_CHUNK):
+            ids = within[first : first + EXACT_CHUNK]
+            try:
+                vectors = self._index.reconstruct_batch(ids)
+            except RuntimeError:  # a passage removed since the caller listed it
+                held = faiss.vector_to_array(self._index.id_map)
+                ids = ids[np.isin(ids, held[held >= 0])]
+                vectors = self._index.reconstruct_batch(ids) if len(ids) else np.zeros((0, len(q)), np.float32)
+            best_ids = np.concatenate([best_ids, ids])
+            best_scores = np.concatenate([best_scores, vectors @ q])
+            if len(best_ids) > k:
+                keep = np.argpartition(-best_scores, k - 1)[:k]
+                best_ids, best_scores = best_ids[keep], best_scores[keep]
+        order = np.argsort(-best_scores, kind="stable")[:k]
+        return [(int(best_ids[i]), float(best_scores[i])) for i in order]
 
     def similarity(self, query: Vectors, ids: list[int]) -> dict[int, float]:
         """Cosine similarity of the query to each stored id (ids not present are left out)."""

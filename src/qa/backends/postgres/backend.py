@@ -33,17 +33,19 @@ from qa.backends.base import (
     sentence_blob,
     sentence_matrix,
 )
+from qa.backends.filters import article_predicate
 from qa.backends.postgres.connection import connect, database_label, first_line
 from qa.backends.postgres.migrations import SCHEMA_LOCK, SCHEMA_VERSION, schema_version, too_new
 from qa.embedding import Vectors
 from qa.errors import DatabaseUnavailable, SchemaVersionMismatch
-from qa.records import Article, ArticleSummary, Feed, SourceCount
+from qa.records import Article, ArticleSummary, Feed, Filters, SourceCount
 from qa.settings import Settings
 from qa.text.words import search_terms
 
 log = logging.getLogger(__name__)
 
 EF_SEARCH = 100  # HNSW candidates per query; at least the depth the dense leg asks for
+EXACT_FILTERED = 20_000  # a filter matching at most this many passages is searched exactly, over just them
 BM25_K1, BM25_B = 1.2, 0.75
 _FEED_KEYS = ("url", "title", "added", "polled", "last_result", "etag", "last_modified")
 _FEED_COLUMNS = ", ".join(_FEED_KEYS)
@@ -67,10 +69,10 @@ WITH q AS (
 )
 SELECT p.id,
        sum(idf.w * t.tf * {BM25_K1 + 1} / (t.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * p.length / s.avgdl))) AS score
-FROM tsq, s, passages p
+FROM tsq, s, passages p{{articles}}
 CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions)::float8 AS tf FROM unnest(p.tsv)) t
 JOIN idf ON idf.lexeme = t.lexeme
-WHERE p.tsv @@ tsq.query
+WHERE p.tsv @@ tsq.query{{where}}
 GROUP BY p.id
 ORDER BY score DESC, p.id
 LIMIT %(k)s
@@ -169,19 +171,50 @@ class PostgresBackend:
         )
 
     # -- retrieval ----------------------------------------------------------------------------------
-    def dense(self, query_vector: Vectors, k: int) -> list[tuple[int, float]]:
-        """(passage id, cosine similarity) of the k nearest passages, from the HNSW index."""
+    def dense(self, query_vector: Vectors, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(passage id, cosine similarity) of the k nearest passages, from the HNSW index.
+
+        With filters: when at most EXACT_FILTERED passages match, their similarities are computed exactly;
+        otherwise the HNSW scan goes on past passages the filters refuse (pgvector's iterative index scans) and
+        an exact search completes it if it still comes back short.
+        """
         dimension = self._dimension()
         if not dimension:
             return []
+        predicate = article_predicate(filters, "postgres")
+        vector = vector_literal(query_vector)
+        typed = f"p.embedding::vector({dimension})"
         with self._conn() as conn:
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, k)),))
-            rows = conn.execute(
-                f"SELECT id, -(embedding::vector({dimension}) <#> %s::vector({dimension})) FROM passages"
-                f" ORDER BY embedding::vector({dimension}) <#> %s::vector({dimension}) LIMIT %s",
-                (vector_literal(query_vector), vector_literal(query_vector), k),
-            ).fetchall()
-        return [(int(i), float(s)) for i, s in rows]
+            if predicate is None:
+                rows = conn.execute(
+                    f"SELECT p.id, -({typed} <#> %(q)s::vector({dimension})) FROM passages p"
+                    f" ORDER BY {typed} <#> %(q)s::vector({dimension}) LIMIT %(k)s",
+                    {"q": vector, "k": k},
+                ).fetchall()
+                return [(int(i), float(s)) for i, s in rows]
+            params = {**predicate.params, "q": vector, "k": k, "few": EXACT_FILTERED + 1}
+            matching = f"FROM passages p JOIN articles a ON a.id = p.article_id WHERE {predicate.sql}"
+            few = conn.execute(f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT %(few)s) m", params).fetchone()
+            count = int(few[0]) if few else 0
+            rows = []
+            if count > EXACT_FILTERED:
+                conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+                rows = conn.execute(
+                    f"SELECT p.id, -({typed} <#> %(q)s::vector({dimension})) {matching}"
+                    f" ORDER BY {typed} <#> %(q)s::vector({dimension}) LIMIT %(k)s",
+                    params,
+                ).fetchall()
+            if len(rows) < min(k, count):
+                # MATERIALIZED: the matching passages first, then their exact similarities (no index scan).
+                rows = conn.execute(
+                    f"WITH m AS MATERIALIZED (SELECT p.id, p.embedding {matching})"
+                    f" SELECT id, -(embedding::vector({dimension}) <#> %(q)s::vector({dimension})) AS s FROM m"
+                    " ORDER BY s DESC LIMIT %(k)s",
+                    params,
+                ).fetchall()
+        # relaxed_order may return the k nearest slightly out of order
+        return sorted(((int(i), float(s)) for i, s in rows), key=lambda r: r[1], reverse=True)
 
     def similarity(self, query_vector: Vectors, ids: list[int]) -> dict[int, float]:
         """Cosine similarity of the query to each of these passages (missing ones left out)."""
@@ -194,14 +227,34 @@ class PostgresBackend:
             ).fetchall()
         return {int(i): float(s) for i, s in rows}
 
-    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(passage id, BM25 score) of the k best matches; user text only ever reaches SQL as a parameter."""
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(passage id, BM25 score) of the k best matches the filters allow; user text only reaches SQL as a
+        parameter. Document frequencies stay those of the whole corpus."""
         terms = search_terms(query)
         if not terms:
             return []
+        predicate = article_predicate(filters, "postgres")
+        sql = _BM25.format(
+            articles=" JOIN articles a ON a.id = p.article_id" if predicate else "",
+            where=f" AND {predicate.sql}" if predicate else "",
+        )
         with self._conn() as conn:
-            rows = conn.execute(_BM25, {"text": " ".join(terms), "k": k}).fetchall()
-        return [(int(i), float(s)) for i, s in rows]
+            rows = conn.execute(sql, {**(predicate.params if predicate else {}), "text": " ".join(terms), "k": k})
+            return [(int(i), float(s)) for i, s in rows.fetchall()]
+
+    def published_range(self) -> tuple[str, str] | None:
+        """The oldest and newest ISO publication dates (YYYY-MM-DD) of the articles, from the published index."""
+        ends = []
+        with self._conn() as conn:
+            for order in ("ASC", "DESC"):
+                row = conn.execute(
+                    f"SELECT left(published, 10) FROM articles WHERE {ISO_DATE_POSTGRES}"
+                    f' ORDER BY published COLLATE "C" {order} LIMIT 1'
+                ).fetchone()
+                if row is None:
+                    return None
+                ends.append(str(row[0]))
+        return ends[0], ends[1]
 
     def passage_ids(self, article_id: str) -> list[int]:
         """Ids of one article's passages, in order."""
@@ -216,15 +269,17 @@ class PostgresBackend:
         with self._conn() as conn:
             rows = conn.execute(
                 'SELECT p.id, p.article_id, a.title, a.url, a.published, p.start, p."end", p.text,'
-                " e.sentences, vector_dims(p.embedding)"
+                " e.sentences, vector_dims(p.embedding), a.source"
                 " FROM passages p JOIN articles a ON a.id = p.article_id"
                 " LEFT JOIN embeddings e ON e.model = %s AND e.text_hash = p.text_hash"
                 " WHERE p.id = ANY(%s)",
                 (self.recorded_model(), list(ids)),
             ).fetchall()
         return {
-            int(pid): PassageRow(int(pid), article, title, url, published, start, end, text, sentence_matrix(sv, dim))
-            for pid, article, title, url, published, start, end, text, sv, dim in rows
+            int(pid): PassageRow(
+                int(pid), article, title, url, published, start, end, text, sentence_matrix(sv, dim), source
+            )
+            for pid, article, title, url, published, start, end, text, sv, dim, source in rows
         }
 
     def passage_texts(self) -> list[tuple[str, str]]:
@@ -239,15 +294,18 @@ class PostgresBackend:
             row = conn.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = %s", (article_id,)).fetchone()
         return None if row is None else article_from_row(row)
 
-    def summaries(self, offset: int, limit: int) -> tuple[int, list[ArticleSummary]]:
-        """A page of articles without their text, most recently published first, and the total."""
+    def summaries(self, offset: int, limit: int, filters: Filters | None = None) -> tuple[int, list[ArticleSummary]]:
+        """A page of the articles the filters allow without their text, newest first, and their total."""
+        predicate = article_predicate(filters, "postgres")
+        where = f" WHERE {predicate.sql}" if predicate else ""
+        params = {**(predicate.params if predicate else {}), "limit": limit, "offset": offset}
         with self._conn() as conn:
-            total = conn.execute("SELECT count(*) FROM articles").fetchone()
+            total = conn.execute(f"SELECT count(*) FROM articles a{where}", params).fetchone()
             rows = conn.execute(
                 "SELECT a.id, a.title, a.url, a.published, a.author, a.source,"
                 " (SELECT count(*) FROM passages p WHERE p.article_id = a.id)"
-                " FROM articles a ORDER BY a.published DESC NULLS LAST, a.id LIMIT %s OFFSET %s",
-                (limit, offset),
+                f" FROM articles a{where} ORDER BY a.published DESC NULLS LAST, a.id LIMIT %(limit)s OFFSET %(offset)s",
+                params,
             ).fetchall()
         keys = ("id", "title", "url", "published", "author", "source", "passages")
         return int(total[0]) if total else 0, [ArticleSummary(**dict(zip(keys, row, strict=True))) for row in rows]
