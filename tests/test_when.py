@@ -133,13 +133,17 @@ def test_client_filters_read_dates_and_sources() -> None:
         (None, "yesterday", None, "until"),
         (None, None, ["x"] * 0 + [f"s{i}" for i in range(MAX_SOURCES + 1)], "source"),
         (None, None, "a" * 2001, "source"),
-        (None, None, "bad\x00name", "source"),
+        (None, None, "bad\ud800name", "source"),  # not valid Unicode text (JSON can spell a lone surrogate)
     ],
 )
 def test_bad_filters_name_their_field(since: str | None, until: str | None, source: object, field: str) -> None:
     with pytest.raises(InvalidFilter) as raised:
         read_filters(since, until, source)  # type: ignore[arg-type]
     assert raised.value.field == field and str(raised.value).startswith(f"{field}: ")
+
+
+def test_a_source_name_is_any_text_and_one_no_article_has_matches_nothing() -> None:
+    assert read_filters(None, None, "odd\x00name") == Filters(source=["odd\x00name"])
 
 
 def test_a_questions_time_narrows_the_filters_asked_for() -> None:

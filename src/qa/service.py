@@ -12,7 +12,7 @@ from qa import events
 from qa.answering.compose import compose, hits_for
 from qa.answering.features import SentenceTable, sentence_table
 from qa.answering.ranking import ScoredHead, score_head
-from qa.answering.recency import Recency, dated, look_newer, prefer_recent, published_day
+from qa.answering.recency import RELEVANT, Recency, dated, look_newer, newest_near_best, promote, published_day
 from qa.answering.scorer import AnswerScorer, load_scorer
 from qa.answering.support import ScoredSentence
 from qa.articles.reading import read_bytes
@@ -261,7 +261,6 @@ class QA:
         search = context.query if context is not None else query
         vector = self._search_vector(query, context)
         question_vector = self.embedder.encode_cached([query])[0]
-        floor = self.min_confidence
 
         def newer_than(day: date) -> list[Candidate]:
             since = intersect(filters, Filters(since=day))
@@ -278,10 +277,13 @@ class QA:
         def rescore(candidates: list[Candidate]) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
             nonlocal head
             head = self._scored(sentence_table(query, question_vector, candidates, self.embedder), context)
-            return head.candidates, head.sentences
+            return head.candidates, head.hand_scored
 
-        candidates, sentences = look_newer(head.candidates, head.sentences, newer_than, rescore, self.recency, floor)
-        candidates, sentences = prefer_recent(candidates, sentences, self.recency.window, floor)
+        # Which passage leads is decided on the hand-weighted support, which scores alike stories alike; the
+        # learned probabilities of the final head are then re-ordered to match.
+        look_newer(head.candidates, head.hand_scored, newer_than, rescore, self.recency, RELEVANT)
+        leader = newest_near_best(head.candidates, head.hand_scored, self.recency.window, RELEVANT)
+        candidates, sentences = promote(head.candidates, head.sentences, leader)
         held = {c.passage.id for c in candidates}
         return Ranked(head, candidates, sentences, [c for c in rest if c.passage.id not in held])
 

@@ -33,13 +33,22 @@ class ScoredHead:
     @property
     def sentences(self) -> list[list[ScoredSentence]]:
         """Each passage's sentences (in `candidates` order), scored by the probability that they answer."""
-        probability = _sigmoid(self.logits)
+        return self._sentences(_sigmoid(self.logits))
+
+    @property
+    def hand_scored(self) -> list[list[ScoredSentence]]:
+        """The same sentences scored by the hand-weighted support that came before the learned scorer (a feature of
+        it): unlike the probabilities, it does not depend on a passage's rank, so near-identical stories score alike
+        (what the recency step compares)."""
+        return self._sentences(self.table.column("hand_score"))
+
+    def _sentences(self, scores: np.ndarray) -> list[list[ScoredSentence]]:
         place = {candidate: rank for rank, candidate in enumerate(self.order)}
         out: list[list[ScoredSentence]] = [[] for _ in self.order]
         for j, (start, end) in enumerate(self.table.spans):
             owner = int(self.table.owner[j])
             article = self.table.candidates[owner].passage.article_id
-            out[place[owner]].append(ScoredSentence(place[owner], article, start, end, float(probability[j])))
+            out[place[owner]].append(ScoredSentence(place[owner], article, start, end, float(scores[j])))
         return out
 
     def lead(self, top_k: int) -> int | None:

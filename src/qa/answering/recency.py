@@ -2,8 +2,11 @@
 answer says how current it is ("As of 19 October 1987: ...").
 
 The preference cannot promote an irrelevant article: only a passage whose best sentence scores within `window`
-of the best one's, and that is itself at least as likely as the abstention threshold (`floor`), may lead; the rest
-keep their order. Scores are the answer scorer's probabilities that a sentence holds the answer.
+of the best one's, and whose support (that score plus the passage's cosine) reaches `floor`, may lead; the rest
+keep their order. Scores are the hand-weighted support of qa.answering.support (the learned scorer's
+"hand_score" feature): unlike the learned probabilities they do not depend on a passage's place in the ranking,
+so stories that say the same thing score alike. The leader's learned sentences are then lifted to lead
+(`promote`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from qa.records import Answer
 from qa.retrieval.hybrid import Candidate
 
 LIFT = 1e-3  # how far the newest near-best passage's sentences end up above the best one's
+# The support (best hand-weighted sentence score + passage cosine) a passage needs to lead a latest answer: the
+# hand-tuned scorer's abstention threshold, which the recency step was tuned with.
+RELEVANT = 1.1
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ def newest_relevant_day(
     days = [
         day
         for i, c in enumerate(candidates)
-        if best[i] >= top - window and best[i] >= floor and (day := published_day(c.passage.published)) is not None
+        if best[i] >= top - window
+        and best[i] + c.similarity >= floor
+        and (day := published_day(c.passage.published)) is not None
     ]
     return max(days, default=None)
 
@@ -92,7 +100,7 @@ def newest_near_best(
     candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]], window: float, floor: float
 ) -> int | None:
     """The candidate that should lead a latest answer: the newest dated one whose best sentence scores within
-    `window` of the best and whose best sentence is at least `floor` likely; None when that is the best one already."""
+    `window` of the best and whose support reaches `floor`; None when that is the best one already."""
     best = [max((s.score for s in ss), default=float("-inf")) for ss in sentences]
     if not best:
         return None
@@ -101,7 +109,7 @@ def newest_near_best(
         (day, best[i], -i)
         for i in range(len(candidates))
         if best[i] >= best[top] - window
-        and best[i] >= floor
+        and best[i] + candidates[i].similarity >= floor
         and (day := published_day(candidates[i].passage.published)) is not None
     ]
     if not near:
@@ -121,7 +129,13 @@ def prefer_recent(
 ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
     """The candidates with the newest near-best one first, its sentences lifted just above the best, so the
     answer leads with it; nothing changes when the best one is already the newest."""
-    leader = newest_near_best(candidates, sentences, window, floor)
+    return promote(candidates, sentences, newest_near_best(candidates, sentences, window, floor))
+
+
+def promote(
+    candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]], leader: int | None
+) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
+    """The candidates with `leader` first and its sentences lifted just above the best (unchanged for None)."""
     if leader is None:
         return list(candidates), [list(ss) for ss in sentences]
     top = max(s.score for ss in sentences for s in ss)
