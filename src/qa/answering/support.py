@@ -4,8 +4,6 @@ of those features ("hand_score")."""
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ import numpy as np
 from qa.embedding import Embedder, Vectors
 from qa.retrieval.hybrid import Candidate
 from qa.text.sentences import sentence_spans
-from qa.text.words import STOPWORDS, query_terms, stem
+from qa.text.words import query_terms, stem
 
 # The hand-tuned support of a sentence: its cosine similarity to the question, plus these shares of the others.
 OVERLAP_WEIGHT = 0.7  # the question's words it shares, weighted by rarity
@@ -89,26 +87,6 @@ def _sentence_vectors(
 def _new_match(pattern: re.Pattern[str], text: str, asked: str) -> bool:
     """The sentence holds the kind of thing asked for, and not merely what the question already says."""
     return any(m.group(0).lower() not in asked for m in pattern.finditer(text))
-
-
-def _phrase_overlap(bigrams: set[tuple[str, str]], text: str) -> float:
-    """Share of the question's adjacent content-word pairs that the sentence repeats in order."""
-    if not bigrams:
-        return 0.0
-    words = [stem(w) for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
-    return len(bigrams & set(itertools.pairwise(words))) / len(bigrams)
-
-
-def _local_idf(terms: set[str], sentence_words: Sequence[set[str]]) -> dict[str, float]:
-    """Weight of each question term: rarer among the candidate sentences means more telling."""
-    total = len(sentence_words)
-    return {t: math.log(1 + total / (1 + sum(t in words for words in sentence_words))) for t in terms}
-
-
-def _weighted_overlap(weights: dict[str, float], words: set[str]) -> float:
-    """Share of the question's (weighted) terms that a sentence contains."""
-    whole = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in words) / whole if whole else 0.0
 
 
 _ACRONYM = re.compile(
