@@ -20,7 +20,7 @@ from qa.backends.base import Backend
 from qa.backends.factory import open_backend
 from qa.conversation.context import ConversationContext, ConversationWeights, build_context
 from qa.conversation.followup import stays_on_thread
-from qa.embedding import Embedder, Vectors, load_embedder
+from qa.embedding import Embedder, load_embedder
 from qa.errors import (
     ArticleNotFound,
     FetchFailed,
@@ -257,22 +257,11 @@ class QA:
         head = self._scored(table, context)
         if not recent:
             return Ranked(head, head.candidates, head.sentences, rest)
-        settings = self.settings
-        search = context.query if context is not None else query
-        vector = self._search_vector(query, context)
         question_vector = self.embedder.encode_cached([query])[0]
 
         def newer_than(day: date) -> list[Candidate]:
             since = intersect(filters, Filters(since=day))
-            return retrieve(
-                self.backend,
-                search,
-                vector,
-                self.recency.depth,
-                fusion=settings.fusion,
-                dense_weight=settings.dense_weight,
-                filters=since,
-            )
+            return self._retrieve(query, context, self.recency.depth, since, boost=False)
 
         def rescore(candidates: list[Candidate]) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
             nonlocal head
@@ -290,9 +279,23 @@ class QA:
     def _scored(self, table: SentenceTable, context: ConversationContext | None) -> ScoredHead:
         return score_head(table, self.scorer, rerank=self.settings.rerank_depth > 0, context=context)
 
-    def _search_vector(self, query: str, context: ConversationContext | None) -> Vectors:
+    def _retrieve(
+        self, query: str, context: ConversationContext | None, k: int, filters: Filters | None, boost: bool
+    ) -> list[Candidate]:
+        """Hybrid retrieval of the query, or with a conversation context of its search text and vector (and, with
+        `boost`, its articles' passages favoured)."""
+        settings = self.settings
         question_vector = self.embedder.encode_cached([query])[0]
-        return context.search_vector(question_vector) if context is not None else question_vector
+        return retrieve(
+            self.backend,
+            context.query if context is not None else query,
+            context.search_vector(question_vector) if context is not None else question_vector,
+            k,
+            fusion=settings.fusion,
+            dense_weight=settings.dense_weight,
+            boost=context.boost if boost and context is not None else None,
+            filters=filters,
+        )
 
     def head(
         self,
@@ -308,24 +311,11 @@ class QA:
         `depth`. With a conversation context, its search text is searched, its articles' passages favoured (the
         question's own words still make the sentences' features); filters apply inside retrieval.
         """
-        settings = self.settings
-        embedder = self.embedder
-        search = context.query if context is not None else query
-        question_vector = embedder.encode_cached([query])[0]
-        vector = self._search_vector(query, context)
-        head_size = max(top_k, settings.rerank_depth, at_least)
-        ranking = retrieve(
-            self.backend,
-            search,
-            vector,
-            max(head_size, depth),
-            fusion=settings.fusion,
-            dense_weight=settings.dense_weight,
-            boost=context.boost if context is not None else None,
-            filters=filters,
-        )
+        head_size = max(top_k, self.settings.rerank_depth, at_least)
+        ranking = self._retrieve(query, context, max(head_size, depth), filters, boost=True)
         head, rest = ranking[:head_size], ranking[head_size:]
-        return sentence_table(query, question_vector, head, embedder), rest
+        question_vector = self.embedder.encode_cached([query])[0]
+        return sentence_table(query, question_vector, head, self.embedder), rest
 
     def _check_history(self, history: Sequence[Turn]) -> list[Turn]:
         """The turns, within QA_MAX_HISTORY_TURNS and QA_MAX_HISTORY_CHARS; an error names the field at fault."""
