@@ -121,17 +121,6 @@ def newest_near_best(
     return -minus_leader
 
 
-def prefer_recent(
-    candidates: Sequence[Candidate],
-    sentences: Sequence[Sequence[ScoredSentence]],
-    window: float,
-    floor: float,
-) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
-    """The candidates with the newest near-best one first, its sentences lifted just above the best, so the
-    answer leads with it; nothing changes when the best one is already the newest."""
-    return promote(candidates, sentences, newest_near_best(candidates, sentences, window, floor))
-
-
 def promote(
     candidates: Sequence[Candidate], sentences: Sequence[Sequence[ScoredSentence]], leader: int | None
 ) -> tuple[list[Candidate], list[list[ScoredSentence]]]:
