@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import resource
 import secrets
@@ -48,7 +47,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from served import served_process
+from served import finish, served_process
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE = {  # what issue 10 measured before the fixes: 21,000 idle connections, 20,000 descriptors
@@ -395,15 +394,7 @@ def main() -> None:
                 shutil.copy(log, args.keep_logs / log.name)
     results["load_average_after"] = os.getloadavg()
     results["problems"] = problems_of(results, args)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_tables(results)
-        print(
-            f"\nload average (1, 5, 15 min) before {results['load_average_before']}, after "
-            f"{results['load_average_after']}"
-        )
-    sys.exit(1 if results["problems"] else 0)
+    finish(results, args.json, print_tables)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import process_tree_rss
-from served import served_process
+from served import finish, served_process
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_PASSAGE_CHARS = 2_560  # what a citation or search hit may carry around its highlight (SECURITY.md)
@@ -454,15 +454,7 @@ def main() -> None:
         results["sentence"] = attack_sentence(args, key, env)
     results["load_average_after"] = os.getloadavg()
     results["problems"] = [p for part in ("words", "sentence") if part in results for p in results[part]["problems"]]
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_tables(results)
-        print(
-            f"\nload average (1, 5, 15 min) before {results['load_average_before']}, after "
-            f"{results['load_average_after']}"
-        )
-    sys.exit(1 if results["problems"] else 0)
+    finish(results, args.json, print_tables)
 
 
 if __name__ == "__main__":

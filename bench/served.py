@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -9,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 
@@ -75,3 +77,17 @@ def served_process(
 def _limit_open_files(limit: int) -> None:
     """In the child, before `qa serve` starts: at most `limit` open files, which it cannot raise."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
+def finish(results: dict[str, Any], as_json: bool, print_tables: Callable[[dict[str, Any]], None]) -> NoReturn:
+    """Print a bench's results (one JSON object, or its tables and the load average around it) and exit 1 when it
+    found problems."""
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_tables(results)
+        print(
+            f"\nload average (1, 5, 15 min) before {results['load_average_before']}, after "
+            f"{results['load_average_after']}"
+        )
+    sys.exit(1 if results["problems"] else 0)
