@@ -94,10 +94,12 @@ class Site:
                     page = site.pages.get(path)
                     if page is not None and page.delay:
                         site.release.wait(page.delay)  # a slow server, not a synchronisation
-                    self._answer(page)
                 finally:
+                    # A request stops counting as in flight before its answer is sent: once the client has the
+                    # answer it may start the next request before this thread runs again, and that is not overlap.
                     with site._count_lock:
                         site.in_flight -= 1
+                self._answer(page)
 
             def _answer(self, page: Page | None) -> None:
                 if page is None:
