@@ -2,10 +2,15 @@
 
     python bench/latency.py            # both figures, printed as a Markdown table
     python bench/latency.py --json
+    python bench/latency.py --against 309b970^1   # this tree's /api/ask beside an older commit's, interleaved
 
 1. `make run` on an installed machine, with the index missing (cold) and present (warm): seconds from the
    command's start to the first successful POST /api/ask.
 2. POST /api/ask and GET /api/search latency (p50/p95) over HTTP on the sample index, after warm-up.
+
+With --against REV, instead: that commit's src/ (checked out in a temporary git worktree, run by this venv) and
+this tree's each build their own index of corpus/ and serve it; the same distinct questions go to both servers in
+turn (A, B, B, A, ...), so a machine that gets busier or quieter slows both alike, and the two p50s are compared.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -119,11 +125,75 @@ def request_latency(port: int, rounds: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def serve_source(src: Path, index_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """`qa ingest` of corpus/, then `qa serve`, both from the package in `src` (first on the path)."""
+    env = {**os.environ, "PYTHONPATH": str(src), "QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "0"}
+    env["QA_CORPUS_DIR"] = str(REPO / "corpus")
+    run = {"cwd": REPO, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run([sys.executable, "-m", "qa", "ingest"], check=True, **run)  # type: ignore[call-overload]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
+        start_new_session=True,
+        **run,  # type: ignore[call-overload]
+    )
+    first_answer(port, time.perf_counter())
+    return server
+
+
+def compare(rev: str, rounds: int) -> dict[str, object]:
+    """/api/ask p50/p95 of this tree and of commit `rev`, questions sent to each in turn."""
+    out: dict[str, object] = {"cpu_cores": os.cpu_count(), "against": rev}
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "other"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(other), rev], cwd=REPO, check=True, capture_output=True
+        )
+        servers: list[subprocess.Popen[bytes]] = []
+        try:
+            sources = {"this tree": REPO / "src", rev: other / "src"}
+            ports = {}
+            for n, (label, src) in enumerate(sources.items()):
+                ports[label] = free_port()
+                servers.append(serve_source(src, Path(tmp) / f"index{n}", ports[label]))
+            times: dict[str, list[float]] = {label: [] for label in sources}
+            clients = {
+                label: httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for label, port in ports.items()
+            }
+            for client in clients.values():
+                for q in QUESTIONS:  # warm-up: model, caches, connection
+                    client.post("/api/ask", json={"question": q})
+            labels = list(sources)
+            for i, question in enumerate(distinct_questions(rounds)):
+                for label in labels if i % 2 == 0 else reversed(labels):
+                    t = time.perf_counter()
+                    clients[label].post("/api/ask", json={"question": question}).raise_for_status()
+                    times[label].append((time.perf_counter() - t) * 1000)
+                if (i + 1) % 50 == 0:
+                    print(f"{i + 1}/{rounds} questions", file=sys.stderr, flush=True)
+            for client in clients.values():
+                client.close()
+            for label, values in times.items():
+                out[label] = {"p50_ms": round(statistics.median(values), 1), "p95_ms": round(percentile(values, 95), 1)}
+            out["p50 change"] = (
+                f"{100 * (statistics.median(times['this tree']) / statistics.median(times[rev]) - 1):+.1f}%"
+            )
+        finally:
+            for server in servers:
+                stop(server)
+            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=REPO, check=False)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=200, help="requests per endpoint")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--against", metavar="REV", help="compare /api/ask with this git commit's (see above)")
     args = parser.parse_args()
+    if args.against:
+        compared = compare(args.against, args.rounds)
+        print(json.dumps(compared, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in compared.items()))
+        return
     results: dict[str, object] = {"cpu_cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp) / "index"

@@ -52,7 +52,12 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, with a small cache for repeated short texts."""
 
-    def __init__(self, name: str, batch_size: int = 64, cache_size: int = 20_000) -> None:
+    # Enough for the questions of the conversations under way and a few answers' sentences (about 2 KB each): the
+    # cache saves an embedding when a question or a turn comes back, and a serving process must reach its
+    # steady size within minutes (a cache of 20,000 grew the server for hours; #10's soak).
+    CACHE_SIZE = 4_096
+
+    def __init__(self, name: str, batch_size: int = 64, cache_size: int = CACHE_SIZE) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -103,6 +108,8 @@ class SentenceTransformerEmbedder:
         """Embed short texts (questions, sentences), remembering recent ones."""
         with self._lock:
             found = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in found:
+                self._cache.move_to_end(t)  # least recently used goes first
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             found.update(zip(missing, self.encode(missing), strict=True))

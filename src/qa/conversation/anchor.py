@@ -56,7 +56,7 @@ class ArticleSentences:
         return tuple(s for s, _ in self.spans)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)  # keyed by whole article texts (up to the article size cap): keep few
 def _sentences(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...], tuple[frozenset[str], ...]]:
     """An article's sentence spans, normalised words and stems (remembered: a conversation asks about one article)."""
     spans = tuple(sentence_spans(text))

@@ -1,0 +1,106 @@
+"""Where the memory of a serving process goes as it answers: tracemalloc growth by source line between two points
+of a steady stream of questions and searches, beside the process's resident memory.
+
+    python bench/memory_profile.py --index /tmp/bbc-index                  # 300 warm-up, then 1,500 requests
+    python bench/memory_profile.py --index /tmp/bbc-index --warmup 100 --requests 600 --top 15 --frames 4
+
+It opens the index read-only in this process (the same `QA` that `qa serve` holds), warms up with --warmup
+requests, takes a snapshot, sends --requests more (half questions, half searches, built from the articles' words as
+bench/soak.py builds them, so almost every question is new), takes another snapshot and prints the lines whose
+allocations grew most, the growth in total, and RSS at both points. Python objects and numpy arrays are traced;
+memory that torch or the C allocator hold (and fragmentation) shows only in RSS. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import random
+import re
+import sqlite3
+import sys
+import tracemalloc
+from pathlib import Path
+
+from qa.errors import ArticleNotFound
+from qa.records import Article
+from qa.service import QA
+from qa.settings import Settings
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def passages_of(index: Path, limit: int = 3000) -> list[str]:
+    db = sqlite3.connect(f"file:{index / 'qa.sqlite3'}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in db.execute("SELECT text FROM passages LIMIT ?", (limit,))]
+    finally:
+        db.close()
+
+
+def run(qa: QA, texts: list[str], words: list[str], count: int, args: argparse.Namespace, label: str) -> None:
+    rng: random.Random = args.rng
+    for n in range(count):
+        if args.write_every and n % args.write_every == 0:
+            article_id = f"profile/{rng.randrange(args.upload_ids)}"
+            if rng.random() < 0.2:
+                _delete(qa, article_id)
+            else:
+                text = "\n\n".join(rng.sample(texts, 4))
+                qa.add(Article(id=article_id, title=f"Profile {n}", text=text))
+        elif n % 2 == 0:
+            a, b = rng.sample(words, 2)
+            qa.ask(f"What does the article say about {a} and {b}?")
+        else:
+            qa.search(" ".join(rng.sample(words, 3)), top_k=rng.choice([5, 10, 20]))
+        if (n + 1) % 100 == 0:
+            print(f"{label}: {n + 1}/{count} requests, RSS {rss_mb():.0f} MB", file=sys.stderr, flush=True)
+
+
+def _delete(qa: QA, article_id: str) -> None:
+    with contextlib.suppress(ArticleNotFound):
+        qa.delete(article_id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, required=True, help="an index folder (opened read-only in effect)")
+    parser.add_argument("--warmup", type=int, default=300, help="requests before the first snapshot")
+    parser.add_argument("--requests", type=int, default=1500, help="requests between the two snapshots")
+    parser.add_argument("--top", type=int, default=12, help="lines to show")
+    parser.add_argument("--frames", type=int, default=1, help="frames per traceback (more: slower, deeper)")
+    parser.add_argument("--write-every", type=int, default=0, help="every Nth request is an upload or a delete")
+    parser.add_argument("--upload-ids", type=int, default=100, help="ids the uploads cycle through")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    qa = QA(Settings(index_dir=args.index))
+    texts = passages_of(args.index)
+    words = sorted({w for t in texts for w in re.findall(r"[A-Za-z]{5,}", t)})
+    args.rng = random.Random(args.seed)
+    tracemalloc.start(args.frames)
+    run(qa, texts, words, args.warmup, args, "warm-up")
+    gc.collect()
+    first, first_rss = tracemalloc.take_snapshot(), rss_mb()
+    run(qa, texts, words, args.requests, args, "measured")
+    gc.collect()
+    second, second_rss = tracemalloc.take_snapshot(), rss_mb()
+
+    key = "traceback" if args.frames > 1 else "lineno"
+    stats = second.compare_to(first, key)
+    traced = sum(s.size_diff for s in stats) / 2**20
+    print(f"RSS {first_rss:.0f} -> {second_rss:.0f} MB ({second_rss - first_rss:+.1f}); traced {traced:+.1f} MB")
+    for stat in stats[: args.top]:
+        print(f"{stat.size_diff / 2**20:+8.2f} MB {stat.count_diff:+8d} blocks  {stat.traceback.format()[-1].strip()}")
+        for line in stat.traceback.format()[:-1][-2 * (args.frames - 1) :]:
+            print(f"{'':29}{line.strip()}")
+
+
+if __name__ == "__main__":
+    main()
