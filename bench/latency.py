@@ -129,13 +129,10 @@ def serve_source(src: Path, index_dir: Path, port: int) -> subprocess.Popen[byte
     """`qa ingest` of corpus/, then `qa serve`, both from the package in `src` (first on the path)."""
     env = {**os.environ, "PYTHONPATH": str(src), "QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "0"}
     env["QA_CORPUS_DIR"] = str(REPO / "corpus")
-    run = {"cwd": REPO, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run([sys.executable, "-m", "qa", "ingest"], check=True, **run)  # type: ignore[call-overload]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port)],
-        start_new_session=True,
-        **run,  # type: ignore[call-overload]
-    )
+    quiet = subprocess.DEVNULL
+    subprocess.run([sys.executable, "-m", "qa", "ingest"], cwd=REPO, env=env, stdout=quiet, stderr=quiet, check=True)
+    command = [sys.executable, "-m", "qa", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=quiet, stderr=quiet, start_new_session=True)
     first_answer(port, time.perf_counter())
     return server
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import FakeEmbedder
+from fixtures import FakeEmbedder, faiss_backend
 from qa import QA, Article, Settings
 
 
@@ -83,3 +83,40 @@ def test_re_ingesting_unchanged_files_chunks_and_embeds_nothing(tmp_path: Path) 
             raise AssertionError("an unchanged corpus needs no model")
 
     assert QA(settings, NoModel()).ingest().unchanged == ["one.txt"]
+
+
+def test_a_reader_catching_up_reads_only_the_new_passages_vectors(tmp_path: Path, fake: FakeEmbedder) -> None:
+    """The cost of bringing a reader's FAISS index up to date with a write follows the write, not the index.
+
+    With a long list of ids, SQLite's planner walked every stored vector of the model once per chunk of ids, so
+    the first search after a 5,000-passage upload waited seconds (SECURITY.md, "One 5 MB sentence").
+    """
+    settings = Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus")
+    writer = QA(settings, fake)
+
+    def steps_to_read_new_vectors(new: list[int]) -> int:
+        store = faiss_backend(writer).store
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        store.connection().set_progress_handler(count, 100)  # called every 100 SQLite VM instructions
+        try:
+            ids, _ = store.vectors(fake.name, fake.dimension, new)
+        finally:
+            store.connection().set_progress_handler(None, 100)
+        assert sorted(ids.tolist()) == sorted(new)
+        return counted[0]
+
+    def add(count: int, tag: str) -> list[int]:
+        for n in range(count):
+            writer.add(story(f"{tag}{n}", f"Story {tag} {n} tells of harbour {n} and its ferry {n * 7}."))
+        return [i for n in range(count) for i in faiss_backend(writer).passage_ids(f"{tag}{n}")]
+
+    new = add(40, "a")
+    small_index = steps_to_read_new_vectors(new)
+    add(400, "b")
+    large_index = steps_to_read_new_vectors(new)
+    assert large_index < 2 * small_index + 10, (small_index, large_index)
