@@ -3,6 +3,7 @@ of a steady stream of questions and searches, beside the process's resident memo
 
     python bench/memory_profile.py --index /tmp/bbc-index                  # 300 warm-up, then 1,500 requests
     python bench/memory_profile.py --index /tmp/bbc-index --warmup 100 --requests 600 --top 15 --frames 4
+    python bench/memory_profile.py --index /tmp/bbc-index --threads 8 --write-every 3 --no-trace   # RSS only
 
 It opens the index read-only in this process (the same `QA` that `qa serve` holds), warms up with --warmup
 requests, takes a snapshot, sends --requests more (half questions, half searches, built from the articles' words as
@@ -21,6 +22,8 @@ import re
 import sqlite3
 import sys
 import tracemalloc
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qa.errors import ArticleNotFound
@@ -45,22 +48,38 @@ def passages_of(index: Path, limit: int = 3000) -> list[str]:
 
 
 def run(qa: QA, texts: list[str], words: list[str], count: int, args: argparse.Namespace, label: str) -> None:
+    """`count` requests; with --threads, from a pool of that many threads, a new pool every 100 requests (as a
+    server's worker threads come and go)."""
     rng: random.Random = args.rng
-    for n in range(count):
-        if args.write_every and n % args.write_every == 0:
-            article_id = f"profile/{rng.randrange(args.upload_ids)}"
-            if rng.random() < 0.2:
-                _delete(qa, article_id)
-            else:
-                text = "\n\n".join(rng.sample(texts, 4))
-                qa.add(Article(id=article_id, title=f"Profile {n}", text=text))
-        elif n % 2 == 0:
-            a, b = rng.sample(words, 2)
-            qa.ask(f"What does the article say about {a} and {b}?")
+    requests = [_request(qa, texts, words, n, args, random.Random(rng.random())) for n in range(count)]
+    for first in range(0, count, 100):
+        batch = requests[first : first + 100]
+        if args.threads > 1:
+            if not args.same_threads:
+                args.pool.shutdown()
+                args.pool = ThreadPoolExecutor(args.threads)
+            list(args.pool.map(lambda call: call(), batch))
         else:
-            qa.search(" ".join(rng.sample(words, 3)), top_k=rng.choice([5, 10, 20]))
-        if (n + 1) % 100 == 0:
-            print(f"{label}: {n + 1}/{count} requests, RSS {rss_mb():.0f} MB", file=sys.stderr, flush=True)
+            for call in batch:
+                call()
+        print(f"{label}: {first + len(batch)}/{count} requests, RSS {rss_mb():.0f} MB", file=sys.stderr, flush=True)
+
+
+def _request(
+    qa: QA, texts: list[str], words: list[str], n: int, args: argparse.Namespace, rng: random.Random
+) -> Callable[[], object]:
+    """The n-th request of the mix, ready to run."""
+    if args.write_every and n % args.write_every == 0:
+        article_id = f"profile/{rng.randrange(args.upload_ids)}"
+        if rng.random() < 0.2:
+            return lambda: _delete(qa, article_id)
+        article = Article(id=article_id, title=f"Profile {n}", text="\n\n".join(rng.sample(texts, 4)))
+        return lambda: qa.add(article)
+    if n % 2 == 0:
+        a, b = rng.sample(words, 2)
+        return lambda: qa.ask(f"What does the article say about {a} and {b}?")
+    query, top_k = " ".join(rng.sample(words, 3)), rng.choice([5, 10, 20])
+    return lambda: qa.search(query, top_k=top_k)
 
 
 def _delete(qa: QA, article_id: str) -> None:
@@ -77,6 +96,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1, help="frames per traceback (more: slower, deeper)")
     parser.add_argument("--write-every", type=int, default=0, help="every Nth request is an upload or a delete")
     parser.add_argument("--upload-ids", type=int, default=100, help="ids the uploads cycle through")
+    parser.add_argument("--no-trace", dest="trace", action="store_false", help="RSS only (tracemalloc off)")
+    parser.add_argument("--threads", type=int, default=1, help="send requests from this many threads at once")
+    parser.add_argument("--same-threads", action="store_true", help="one pool of threads throughout")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -84,10 +106,18 @@ def main() -> None:
     texts = passages_of(args.index)
     words = sorted({w for t in texts for w in re.findall(r"[A-Za-z]{5,}", t)})
     args.rng = random.Random(args.seed)
-    tracemalloc.start(args.frames)
+    args.pool = ThreadPoolExecutor(args.threads)
+    if args.trace:
+        tracemalloc.start(args.frames)
     run(qa, texts, words, args.warmup, args, "warm-up")
     gc.collect()
-    first, first_rss = tracemalloc.take_snapshot(), rss_mb()
+    first_rss = rss_mb()
+    if not args.trace:
+        run(qa, texts, words, args.requests, args, "measured")
+        gc.collect()
+        print(f"RSS {first_rss:.0f} -> {rss_mb():.0f} MB ({rss_mb() - first_rss:+.1f}) over {args.requests} requests")
+        return
+    first = tracemalloc.take_snapshot()
     run(qa, texts, words, args.requests, args, "measured")
     gc.collect()
     second, second_rss = tracemalloc.take_snapshot(), rss_mb()

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         1000, ge=1, description="Connections and requests `qa serve` handles at once; beyond, requests get 503."
     )
     keepalive_timeout: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open.")
+    mmap_threshold: int = Field(
+        1 << 20,
+        ge=0,
+        le=32 << 20,
+        description="`qa serve`: memory blocks of this many bytes or more are returned to the system when freed"
+        " (glibc's M_MMAP_THRESHOLD, fixed); 0 keeps glibc's own, which rises as large blocks are freed.",
+    )
     metrics_public: bool = Field(
         False, description="Serve /metrics without the API key (otherwise it needs Authorization: Bearer QA_API_KEY)."
     )

@@ -19,7 +19,7 @@ from qa.server.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
 from qa.server.mcp_http import mcp_sessions, mount_mcp
 from qa.server.pages import render_error
 from qa.server.pages import router as web_router
-from qa.server.serving import throttle_repeated_errors
+from qa.server.serving import return_large_blocks, throttle_repeated_errors
 from qa.service import QA
 from qa.settings import Settings
 
@@ -27,6 +27,7 @@ from qa.settings import Settings
 def create_app(qa: QA | None = None) -> FastAPI:
     """The web app around a QA object (built from the QA_* settings when none is given)."""
     qa = qa or QA(Settings())
+    return_large_blocks(qa.settings.mmap_threshold)  # in every worker process, before it embeds anything
     throttle_repeated_errors()
     app = FastAPI(
         title="qa",
