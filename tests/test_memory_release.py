@@ -1,15 +1,17 @@
-"""A serving process returns large freed blocks to the system (QA_MMAP_THRESHOLD), so its memory levels off.
+"""A serving process gives freed memory back to the system, so its resident memory levels off (#10's soak grew a
+server by about 5 MB a minute, all of it free memory that malloc kept).
 
-glibc raises its mmap threshold each time a large block is freed; from then on blocks of that size come from the
-heap, and after concurrent requests and writes have interleaved them with long-lived objects, freeing them gives
-nothing back (#10's soak grew a server by about 5 MB a minute). Each case runs in a fresh interpreter, so that
-this test process's own allocator state plays no part.
+Two settings: large blocks come from their own mappings, returned when freed (QA_MMAP_THRESHOLD; glibc would
+raise its threshold each time a large block is freed and put the next ones in the heap), and the free pages
+inside the heaps go back every QA_MEMORY_RELEASE_INTERVAL seconds. Each probe runs in a fresh interpreter, so
+that this test process's own allocator state plays no part.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -44,8 +46,35 @@ print(before - rss())
 """
 
 
-def released(mode: str) -> int:
-    run = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=60, check=True)
+# Many small blocks freed below one that stays: the heap's top is in use, so free() alone returns nothing.
+SCATTERED = """
+import ctypes, sys
+from qa.server.serving import release_free_memory
+
+def rss():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) * 1024
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+blocks = []
+for _ in range(100_000):  # 100 MB of 1 KB blocks, each touched
+    block = libc.malloc(1024)
+    ctypes.memset(block, 1, 1024)
+    blocks.append(block)
+pin = libc.malloc(1024)
+for block in blocks:
+    libc.free(block)
+before = rss()
+if sys.argv[1] == "release":
+    assert release_free_memory()
+print(before - rss())
+"""
+
+
+def released(mode: str, probe: str = PROBE) -> int:
+    run = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, timeout=60, check=True)
     return int(run.stdout)
 
 
@@ -53,6 +82,22 @@ def released(mode: str) -> int:
 def test_a_freed_large_block_goes_back_to_the_system() -> None:
     assert released("adaptive") < 2 << 20  # glibc's default: the 20 MB stay in the process
     assert released("fixed") >= 19 << 20  # with qa's setting: they are returned
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's; this probe reads /proc")
+def test_free_memory_inside_the_heap_goes_back_when_released() -> None:
+    assert released("keep", SCATTERED) < 10 << 20  # free() alone: the memory stays the process's
+    assert released("release", SCATTERED) >= 80 << 20
+
+
+def test_one_release_thread_per_process() -> None:
+    from qa.server import serving
+
+    serving.release_free_memory_every(3600)  # may find one running already, started by an app of another test
+    assert serving.release_free_memory_every(3600) is None  # running: a second app starts nothing
+    running = [t for t in threading.enumerate() if t.name == "qa-release-memory"]
+    assert len(running) == 1 and running[0].daemon
+    assert serving.release_free_memory_every(0) is None
 
 
 def test_the_setting_is_validated_and_zero_leaves_malloc_alone() -> None:
@@ -64,8 +109,9 @@ def test_the_setting_is_validated_and_zero_leaves_malloc_alone() -> None:
         Settings(mmap_threshold=64 << 20)  # glibc takes at most 32 MB
 
 
-def test_the_app_sets_it_in_its_process(monkeypatch: pytest.MonkeyPatch, sample_qa: QA) -> None:
-    seen: list[int] = []
-    monkeypatch.setattr("qa.server.app.return_large_blocks", seen.append)
+def test_the_app_sets_both_in_its_process(monkeypatch: pytest.MonkeyPatch, sample_qa: QA) -> None:
+    seen: list[tuple[str, float]] = []
+    monkeypatch.setattr("qa.server.app.return_large_blocks", lambda n: seen.append(("threshold", n)))
+    monkeypatch.setattr("qa.server.app.release_free_memory_every", lambda s: seen.append(("interval", s)))
     create_app(sample_qa)
-    assert seen == [1 << 20]
+    assert seen == [("threshold", 1 << 20), ("interval", 30.0)]

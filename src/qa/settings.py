@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="`qa serve`: memory blocks of this many bytes or more are returned to the system when freed"
         " (glibc's M_MMAP_THRESHOLD, fixed); 0 keeps glibc's own, which rises as large blocks are freed.",
     )
+    memory_release_interval: float = Field(
+        30.0,
+        ge=0,
+        description="`qa serve`: seconds between two returns of malloc's free pages to the system (glibc's"
+        " malloc_trim); 0: never.",
+    )
     metrics_public: bool = Field(
         False, description="Serve /metrics without the API key (otherwise it needs Authorization: Bearer QA_API_KEY)."
     )

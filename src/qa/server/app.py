@@ -19,7 +19,7 @@ from qa.server.limits import MULTIPART_ALLOWANCE, RequestLimits, TokenBucket
 from qa.server.mcp_http import mcp_sessions, mount_mcp
 from qa.server.pages import render_error
 from qa.server.pages import router as web_router
-from qa.server.serving import return_large_blocks, throttle_repeated_errors
+from qa.server.serving import release_free_memory_every, return_large_blocks, throttle_repeated_errors
 from qa.service import QA
 from qa.settings import Settings
 
@@ -28,6 +28,7 @@ def create_app(qa: QA | None = None) -> FastAPI:
     """The web app around a QA object (built from the QA_* settings when none is given)."""
     qa = qa or QA(Settings())
     return_large_blocks(qa.settings.mmap_threshold)  # in every worker process, before it embeds anything
+    release_free_memory_every(qa.settings.memory_release_interval)
     throttle_repeated_errors()
     app = FastAPI(
         title="qa",

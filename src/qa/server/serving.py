@@ -65,6 +65,18 @@ def throttle_repeated_errors(interval: float = REPEAT_INTERVAL) -> None:
 
 
 M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
+_release_thread: threading.Thread | None = None
+_release_lock = threading.Lock()
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """This process's C library when it is glibc (it has mallopt and malloc_trim), else None."""
+    libc = ctypes.CDLL(None)
+    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
+        return None  # musl, macOS: nothing to set
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return libc
 
 
 def return_large_blocks(threshold: int) -> bool:
@@ -73,19 +85,43 @@ def return_large_blocks(threshold: int) -> bool:
 
     By default glibc raises this threshold, up to 32 MB, each time it frees such a block; from then on the model's
     temporary buffers (several MB per batch) are carved from the heap, where concurrent requests and writes leave
-    them interleaved with long-lived objects, and a serving process grew about 5 MB a minute for as long as it
-    ran (#10's soak; bench/memory_profile.py: 84 MB over 1,400 requests with uploads from 8 threads, 15 MB with
-    the threshold fixed at 1 MB, which levels off). Fixing the threshold also turns off glibc's raising of it.
+    them interleaved with long-lived objects (bench/memory_profile.py: 84 MB over 1,400 requests with uploads from
+    8 threads, 15 MB with the threshold fixed at 1 MB, which levels off). Fixing it turns off the raising.
     """
-    if threshold <= 0:
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
+    libc = _glibc() if threshold > 0 else None
+    return bool(libc and libc.mallopt(M_MMAP_THRESHOLD, threshold))
+
+
+def release_free_memory() -> bool:
+    """Give the free pages inside malloc's heaps back to the system now (glibc's malloc_trim); True if any went.
+
+    Freed memory inside a heap stays the process's until a whole free stretch sits at the heap's top; with many
+    threads allocating and freeing, it rarely does, and a server's resident memory rises by what it has freed
+    (#10's soak: 5 MB a minute; one malloc_trim took the server from 935 to 774 MB).
+    """
+    libc = _glibc()
+    return bool(libc and libc.malloc_trim(0))
+
+
+def release_free_memory_every(interval: float) -> threading.Thread | None:
+    """Call release_free_memory every `interval` seconds in a daemon thread, one per process (a second call,
+    say from a second app in the same process, starts nothing); None when off (0), not glibc, or already running.
+    """
+    global _release_thread
+    if interval <= 0 or _glibc() is None:
+        return None
+    with _release_lock:
+        if _release_thread is not None and _release_thread.is_alive():
+            return None
+
+        def run() -> None:
+            while True:
+                time.sleep(interval)  # a period, not a synchronisation
+                release_free_memory()
+
+        _release_thread = threading.Thread(target=run, name="qa-release-memory", daemon=True)
+        _release_thread.start()
+        return _release_thread
 
 
 def raise_open_file_limit() -> int:
