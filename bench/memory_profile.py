@@ -4,6 +4,7 @@ of a steady stream of questions and searches, beside the process's resident memo
     python bench/memory_profile.py --index /tmp/bbc-index                  # 300 warm-up, then 1,500 requests
     python bench/memory_profile.py --index /tmp/bbc-index --warmup 100 --requests 600 --top 15 --frames 4
     python bench/memory_profile.py --index /tmp/bbc-index --threads 8 --write-every 3 --no-trace   # RSS only
+    python bench/memory_profile.py --index /tmp/bbc-index --threads 8 --write-every 3 --no-trace --as-served
 
 It opens the index read-only in this process (the same `QA` that `qa serve` holds), warms up with --warmup
 requests, takes a snapshot, sends --requests more (half questions, half searches, built from the articles' words as
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from qa.errors import ArticleNotFound
 from qa.records import Article
+from qa.server.serving import release_free_memory_every, return_large_blocks
 from qa.service import QA
 from qa.settings import Settings
 
@@ -98,11 +100,17 @@ def main() -> None:
     parser.add_argument("--upload-ids", type=int, default=100, help="ids the uploads cycle through")
     parser.add_argument("--no-trace", dest="trace", action="store_false", help="RSS only (tracemalloc off)")
     parser.add_argument("--threads", type=int, default=1, help="send requests from this many threads at once")
+    parser.add_argument(
+        "--as-served", action="store_true", help="malloc set as `qa serve` sets it (QA_MMAP_THRESHOLD, ...)"
+    )
     parser.add_argument("--same-threads", action="store_true", help="one pool of threads throughout")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     qa = QA(Settings(index_dir=args.index))
+    if args.as_served:  # what create_app does in a `qa serve` process
+        return_large_blocks(qa.settings.mmap_threshold)
+        release_free_memory_every(qa.settings.memory_release_interval)
     texts = passages_of(args.index)
     words = sorted({w for t in texts for w in re.findall(r"[A-Za-z]{5,}", t)})
     args.rng = random.Random(args.seed)
