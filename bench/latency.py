@@ -16,6 +16,7 @@ turn (A, B, B, A, ...), so a machine that gets busier or quieter slows both alik
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import served
 
 REPO = Path(__file__).resolve().parents[1]
 # Ten questions for start-up; request latency uses distinct questions so no answer comes from a cache.
@@ -125,59 +129,49 @@ def request_latency(port: int, rounds: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def serve_source(src: Path, index_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """`qa ingest` of corpus/, then `qa serve`, both from the package in `src` (first on the path)."""
-    env = {**os.environ, "PYTHONPATH": str(src), "QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "0"}
-    env["QA_CORPUS_DIR"] = str(REPO / "corpus")
+def ingested(src: Path, index_dir: Path) -> dict[str, str]:
+    """`qa ingest` of corpus/ into `index_dir` by the package in `src`; the environment that serves it from there."""
+    env = {"PYTHONPATH": str(src), "QA_CORPUS_DIR": str(REPO / "corpus")}
     quiet = subprocess.DEVNULL
-    subprocess.run([sys.executable, "-m", "qa", "ingest"], cwd=REPO, env=env, stdout=quiet, stderr=quiet, check=True)
-    command = [sys.executable, "-m", "qa", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=quiet, stderr=quiet, start_new_session=True)
-    first_answer(port, time.perf_counter())
-    return server
+    subprocess.run(
+        [sys.executable, "-m", "qa", "ingest"],
+        env={**os.environ, **env, "QA_INDEX_DIR": str(index_dir)},
+        stdout=quiet,
+        stderr=quiet,
+        check=True,
+    )
+    return env
 
 
 def compare(rev: str, rounds: int) -> dict[str, object]:
     """/api/ask p50/p95 of this tree and of commit `rev`, questions sent to each in turn."""
     out: dict[str, object] = {"cpu_cores": os.cpu_count(), "against": rev}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as servers:
         other = Path(tmp) / "other"
         subprocess.run(
             ["git", "worktree", "add", "--detach", str(other), rev], cwd=REPO, check=True, capture_output=True
         )
-        servers: list[subprocess.Popen[bytes]] = []
-        try:
-            sources = {"this tree": REPO / "src", rev: other / "src"}
-            ports = {}
-            for n, (label, src) in enumerate(sources.items()):
-                ports[label] = free_port()
-                servers.append(serve_source(src, Path(tmp) / f"index{n}", ports[label]))
-            times: dict[str, list[float]] = {label: [] for label in sources}
-            clients = {
-                label: httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for label, port in ports.items()
-            }
-            for client in clients.values():
-                for q in QUESTIONS:  # warm-up: model, caches, connection
-                    client.post("/api/ask", json={"question": q})
-            labels = list(sources)
-            for i, question in enumerate(distinct_questions(rounds)):
-                for label in labels if i % 2 == 0 else reversed(labels):
-                    t = time.perf_counter()
-                    clients[label].post("/api/ask", json={"question": question}).raise_for_status()
-                    times[label].append((time.perf_counter() - t) * 1000)
-                if (i + 1) % 50 == 0:
-                    print(f"{i + 1}/{rounds} questions", file=sys.stderr, flush=True)
-            for client in clients.values():
-                client.close()
-            for label, values in times.items():
-                out[label] = {"p50_ms": round(statistics.median(values), 1), "p95_ms": round(percentile(values, 95), 1)}
-            out["p50 change"] = (
-                f"{100 * (statistics.median(times['this tree']) / statistics.median(times[rev]) - 1):+.1f}%"
-            )
-        finally:
-            for server in servers:
-                stop(server)
-            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=REPO, check=False)
+        servers.callback(subprocess.run, ["git", "worktree", "remove", "--force", str(other)], cwd=REPO, check=False)
+        clients: dict[str, httpx.Client] = {}
+        for n, (label, src) in enumerate({"this tree": REPO / "src", rev: other / "src"}.items()):
+            index_dir = Path(tmp) / f"index{n}"
+            clients[label] = servers.enter_context(served(index_dir, env=ingested(src, index_dir)))
+        for client in clients.values():
+            for q in QUESTIONS:  # warm-up: model, caches, connection
+                client.post("/api/ask", json={"question": q})
+        times: dict[str, list[float]] = {label: [] for label in clients}
+        labels = list(clients)
+        for i, question in enumerate(distinct_questions(rounds)):
+            for label in labels if i % 2 == 0 else reversed(labels):
+                t = time.perf_counter()
+                clients[label].post("/api/ask", json={"question": question}).raise_for_status()
+                times[label].append((time.perf_counter() - t) * 1000)
+            if (i + 1) % 50 == 0:
+                print(f"{i + 1}/{rounds} questions", file=sys.stderr, flush=True)
+    p50 = {label: statistics.median(values) for label, values in times.items()}
+    for label, values in times.items():
+        out[label] = {"p50_ms": round(p50[label], 1), "p95_ms": round(percentile(values, 95), 1)}
+    out["p50 change"] = f"{100 * (p50['this tree'] / p50[rev] - 1):+.1f}%"
     return out
 
 
