@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import random
 import re
 import sqlite3
@@ -27,6 +28,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import process_tree_rss
 from qa.errors import ArticleNotFound
 from qa.records import Article
 from qa.server.serving import release_free_memory_every, return_large_blocks
@@ -35,10 +38,7 @@ from qa.settings import Settings
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return process_tree_rss(os.getpid()) / 2**20
 
 
 def passages_of(index: Path, limit: int = 3000) -> list[str]:
@@ -49,39 +49,45 @@ def passages_of(index: Path, limit: int = 3000) -> list[str]:
         db.close()
 
 
-def run(qa: QA, texts: list[str], words: list[str], count: int, args: argparse.Namespace, label: str) -> None:
-    """`count` requests; with --threads, from a pool of that many threads, a new pool every 100 requests (as a
-    server's worker threads come and go)."""
-    rng: random.Random = args.rng
-    requests = [_request(qa, texts, words, n, args, random.Random(rng.random())) for n in range(count)]
-    for first in range(0, count, 100):
-        batch = requests[first : first + 100]
-        if args.threads > 1:
-            if not args.same_threads:
-                args.pool.shutdown()
-                args.pool = ThreadPoolExecutor(args.threads)
-            list(args.pool.map(lambda call: call(), batch))
-        else:
-            for call in batch:
-                call()
-        print(f"{label}: {first + len(batch)}/{count} requests, RSS {rss_mb():.0f} MB", file=sys.stderr, flush=True)
+class Traffic:
+    """The request mix, sent from one thread or from a pool (a new pool every 100 requests unless --same-threads,
+    as a server's worker threads come and go)."""
 
+    def __init__(self, qa: QA, texts: list[str], args: argparse.Namespace) -> None:
+        self.qa, self.texts, self.args = qa, texts, args
+        self.words = sorted({w for t in texts for w in re.findall(r"[A-Za-z]{5,}", t)})
+        self.rng = random.Random(args.seed)
+        self.pool = ThreadPoolExecutor(args.threads) if args.threads > 1 else None
 
-def _request(
-    qa: QA, texts: list[str], words: list[str], n: int, args: argparse.Namespace, rng: random.Random
-) -> Callable[[], object]:
-    """The n-th request of the mix, ready to run."""
-    if args.write_every and n % args.write_every == 0:
-        article_id = f"profile/{rng.randrange(args.upload_ids)}"
-        if rng.random() < 0.2:
-            return lambda: _delete(qa, article_id)
-        article = Article(id=article_id, title=f"Profile {n}", text="\n\n".join(rng.sample(texts, 4)))
-        return lambda: qa.add(article)
-    if n % 2 == 0:
-        a, b = rng.sample(words, 2)
-        return lambda: qa.ask(f"What does the article say about {a} and {b}?")
-    query, top_k = " ".join(rng.sample(words, 3)), rng.choice([5, 10, 20])
-    return lambda: qa.search(query, top_k=top_k)
+    def run(self, count: int, label: str) -> None:
+        """Send `count` requests."""
+        requests = [self._request(n, random.Random(self.rng.random())) for n in range(count)]
+        for first in range(0, count, 100):
+            batch = requests[first : first + 100]
+            if self.pool is None:
+                for call in batch:
+                    call()
+            else:
+                if not self.args.same_threads:
+                    self.pool.shutdown()
+                    self.pool = ThreadPoolExecutor(self.args.threads)
+                list(self.pool.map(lambda call: call(), batch))
+            print(f"{label}: {first + len(batch)}/{count} requests, RSS {rss_mb():.0f} MB", file=sys.stderr, flush=True)
+
+    def _request(self, n: int, rng: random.Random) -> Callable[[], object]:
+        """The n-th request of the mix, ready to run."""
+        qa, args = self.qa, self.args
+        if args.write_every and n % args.write_every == 0:
+            article_id = f"profile/{rng.randrange(args.upload_ids)}"
+            if rng.random() < 0.2:
+                return lambda: _delete(qa, article_id)
+            article = Article(id=article_id, title=f"Profile {n}", text="\n\n".join(rng.sample(self.texts, 4)))
+            return lambda: qa.add(article)
+        if n % 2 == 0:
+            a, b = rng.sample(self.words, 2)
+            return lambda: qa.ask(f"What does the article say about {a} and {b}?")
+        query, top_k = " ".join(rng.sample(self.words, 3)), rng.choice([5, 10, 20])
+        return lambda: qa.search(query, top_k=top_k)
 
 
 def _delete(qa: QA, article_id: str) -> None:
@@ -111,22 +117,20 @@ def main() -> None:
     if args.as_served:  # what create_app does in a `qa serve` process
         return_large_blocks(qa.settings.mmap_threshold)
         release_free_memory_every(qa.settings.memory_release_interval)
-    texts = passages_of(args.index)
-    words = sorted({w for t in texts for w in re.findall(r"[A-Za-z]{5,}", t)})
-    args.rng = random.Random(args.seed)
-    args.pool = ThreadPoolExecutor(args.threads)
+    traffic = Traffic(qa, passages_of(args.index), args)
     if args.trace:
         tracemalloc.start(args.frames)
-    run(qa, texts, words, args.warmup, args, "warm-up")
+    traffic.run(args.warmup, "warm-up")
     gc.collect()
     first_rss = rss_mb()
     if not args.trace:
-        run(qa, texts, words, args.requests, args, "measured")
+        traffic.run(args.requests, "measured")
         gc.collect()
-        print(f"RSS {first_rss:.0f} -> {rss_mb():.0f} MB ({rss_mb() - first_rss:+.1f}) over {args.requests} requests")
+        end_rss = rss_mb()
+        print(f"RSS {first_rss:.0f} -> {end_rss:.0f} MB ({end_rss - first_rss:+.1f}) over {args.requests} requests")
         return
     first = tracemalloc.take_snapshot()
-    run(qa, texts, words, args.requests, args, "measured")
+    traffic.run(args.requests, "measured")
     gc.collect()
     second, second_rss = tracemalloc.take_snapshot(), rss_mb()
 
