@@ -18,9 +18,10 @@ import pytest
 from qa import QA, Settings
 from qa.server.app import create_app
 
-PROBE = """
+# What both probes start with: resident memory, and C's malloc and free.
+PREAMBLE = """
 import ctypes, sys
-from qa.server.serving import return_large_blocks
+from qa.server.serving import release_free_memory, return_large_blocks
 
 def rss():
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) * 1024
@@ -29,7 +30,11 @@ libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-if sys.argv[1] == "fixed":
+"""
+
+PROBE = (
+    PREAMBLE
+    + """if sys.argv[1] == "fixed":
     assert return_large_blocks(1 << 20)
 
 def touched(size):
@@ -44,21 +49,13 @@ before = rss()
 libc.free(block)
 print(before - rss())
 """
+)
 
 
 # Many small blocks freed below one that stays: the heap's top is in use, so free() alone returns nothing.
-SCATTERED = """
-import ctypes, sys
-from qa.server.serving import release_free_memory
-
-def rss():
-    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) * 1024
-
-libc = ctypes.CDLL(None)
-libc.malloc.restype = ctypes.c_void_p
-libc.malloc.argtypes = [ctypes.c_size_t]
-libc.free.argtypes = [ctypes.c_void_p]
-blocks = []
+SCATTERED = (
+    PREAMBLE
+    + """blocks = []
 for _ in range(100_000):  # 100 MB of 1 KB blocks, each touched
     block = libc.malloc(1024)
     ctypes.memset(block, 1, 1024)
@@ -71,6 +68,7 @@ if sys.argv[1] == "release":
     assert release_free_memory()
 print(before - rss())
 """
+)
 
 
 def released(mode: str, probe: str = PROBE) -> int:

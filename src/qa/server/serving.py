@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import logging
 import resource
 import threading
@@ -69,6 +70,7 @@ _release_thread: threading.Thread | None = None
 _release_lock = threading.Lock()
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """This process's C library when it is glibc (it has mallopt and malloc_trim), else None."""
     libc = ctypes.CDLL(None)
