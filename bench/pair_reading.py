@@ -108,6 +108,18 @@ def fold_of_questions(questions: list[dict[str, Any]], folds: int, seed: int) ->
     return np.array([fold_of[q["article_id"]] for q in questions])
 
 
+def tokenize(tokenizer: Any, questions: list[dict[str, Any]], batch: list[Pair], max_length: int = 128) -> Any:
+    """A batch of pairs "question [SEP] sentence" as the model's input (the sentence cut first if too long)."""
+    return tokenizer(
+        [questions[p.question]["question"] for p in batch],
+        [p.sentence for p in batch],
+        padding=True,
+        truncation="only_second",
+        max_length=max_length,
+        return_tensors="pt",
+    )
+
+
 def read_frozen(questions: list[dict[str, Any]], pairs: list[Pair], fold: np.ndarray, model: Any) -> np.ndarray:
     """Out-of-fold probabilities from a logistic regression on the frozen model's outputs for the closest pair."""
     import torch
@@ -119,14 +131,7 @@ def read_frozen(questions: list[dict[str, Any]], pairs: list[Pair], fold: np.nda
     with torch.inference_mode():
         for first in range(0, len(closest), 32):
             batch = closest[first : first + 32]
-            encoded = tokenizer(
-                [questions[p.question]["question"] for p in batch],
-                [p.sentence for p in batch],
-                padding=True,
-                truncation=True,
-                max_length=256,
-                return_tensors="pt",
-            )
+            encoded = tokenize(tokenizer, questions, batch, max_length=256)
             out = transformer(**encoded).last_hidden_state
             mask = encoded["attention_mask"].unsqueeze(-1).float()
             rows.append(torch.cat([out[:, 0], (out * mask).sum(1) / mask.sum(1)], 1).numpy())
@@ -188,14 +193,7 @@ def fine_tune(
     started = time.monotonic()
     for step in range(steps):
         batch = [train[k] for k in order[step * BATCH : (step + 1) * BATCH]]
-        encoded = model.tokenizer(
-            [questions[p.question]["question"] for p in batch],
-            [p.sentence for p in batch],
-            padding=True,
-            truncation="only_second",
-            max_length=128,
-            return_tensors="pt",
-        )
+        encoded = tokenize(model.tokenizer, questions, batch)
         logits = head(encoder(**encoded).last_hidden_state[:, 0]).squeeze(-1)
         target = torch.tensor([float(p.holds_answer) for p in batch])
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
@@ -219,14 +217,7 @@ def read_pairs(
     with torch.inference_mode():
         for first in range(0, len(pairs), 64):
             batch = pairs[first : first + 64]
-            encoded = tokenizer(
-                [questions[p.question]["question"] for p in batch],
-                [p.sentence for p in batch],
-                padding=True,
-                truncation="only_second",
-                max_length=128,
-                return_tensors="pt",
-            )
+            encoded = tokenize(tokenizer, questions, batch)
             out += head(encoder(**encoded).last_hidden_state[:, 0]).squeeze(-1).tolist()
     return out
 
