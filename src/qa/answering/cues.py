@@ -22,6 +22,17 @@ REASON_CUE = re.compile(
     r"|following|therefore|hence|consequently|driven by|fuelled by|fueled by|hit by)\b",
     re.I,
 )
+# What news says instead of "because": the cause as the subject of a verb of effect ("bad weather has hit
+# sales", "a strong franc dented sales", "a wet summer dampened demand"). Not a feature of the trained scorer
+# (REASON_CUE is, as trained); it widens what counts as giving a reason when a why question's answer is led.
+CAUSE_VERB = re.compile(
+    r"\b(?:hit|hits|hurt|hurts|hurting|dent|dents|dented|denting|dampen|dampens|dampened|dampening"
+    r"|weigh|weighs|weighed|weighing|drag|drags|dragged|dragging|boost|boosts|boosted|boosting|spur|spurs|spurred"
+    r"|spurring|spark|sparks|sparked|sparking|trigger|triggers|triggered|triggering|prompt|prompts|prompted"
+    r"|prompting|drove|drives|driven|pushed|lifted|cause|causes|caused|causing|undermine|undermines|undermined"
+    r"|undermining|eroded|squeezed|curbed|helped|held back|forced|damaged|suffered from|stemmed from)\b",
+    re.I,
+)
 MANNER_CUE = re.compile(r"\bby\b|\bthrough\b|\busing\b|\bvia\b|\bwith the help of\b|\bby means of\b", re.I)
 
 
@@ -31,9 +42,10 @@ def asks_reason_or_manner(question: str) -> bool:
 
 
 def gives_reason_or_manner(question: str, sentence: str) -> bool:
-    """The sentence gives what the question asks for: a reason for a why, a manner for a how."""
+    """The sentence gives what the question asks for: a reason for a why (a cue such as "because", or a cause
+    as the subject of a verb of effect), a manner for a how."""
     return bool(
-        (ASKS_WHY.search(question) and REASON_CUE.search(sentence))
+        (ASKS_WHY.search(question) and (REASON_CUE.search(sentence) or CAUSE_VERB.search(sentence)))
         or (ASKS_HOW.search(question) and MANNER_CUE.search(sentence))
     )
 
