@@ -10,6 +10,7 @@ import pytest
 from fixtures import SAMPLE_ID
 from qa import QA, Settings
 from qa.answering.compose import NOT_FOUND, compose
+from qa.answering.cues import gives_reason_or_manner
 from qa.answering.features import (
     ALL_SENTENCE_FEATURES,
     ANSWER_FEATURES,
@@ -226,6 +227,22 @@ NEWS_WITHOUT_BECAUSE = (
     "Elsewhere, Acme said it had enjoyed an exceptional year in North America, outperforming the market in sales "
     "growth. Acme plans to buy back shares worth one billion francs."
 )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "gives"),
+    [
+        ("Sales fell because a wet summer kept shoppers away.", True),
+        ("Rising costs weighed on margins.", True),
+        ("Weak demand dragged down profits.", True),
+        ("A strong franc dented sales.", True),
+        ("The parcel weighed 5 kg.", False),  # "weighed" alone is no effect
+        ("The chief executive met analysts in Zurich.", False),
+    ],
+)
+def test_what_gives_a_reason(sentence: str, gives: bool) -> None:
+    assert gives_reason_or_manner("Why did sales fall?", sentence) is gives
+    assert not gives_reason_or_manner("Where did sales fall?", sentence)  # only a why asks for a reason
 
 
 def test_a_why_question_leads_with_a_cause_given_without_because(qa: QA) -> None:

@@ -27,7 +27,8 @@ REASON_CUE = re.compile(
 # (REASON_CUE is, as trained); it widens what counts as giving a reason when a why question's answer is led.
 CAUSE_VERB = re.compile(
     r"\b(?:hit|hits|hurt|hurts|hurting|dent|dents|dented|denting|dampen|dampens|dampened|dampening"
-    r"|weigh|weighs|weighed|weighing|drag|drags|dragged|dragging|boost|boosts|boosted|boosting|spur|spurs|spurred"
+    r"|(?:weigh|weighs|weighed|weighing) on|(?:drag|drags|dragged|dragging) (?:on|down)"
+    r"|boost|boosts|boosted|boosting|spur|spurs|spurred"
     r"|spurring|spark|sparks|sparked|sparking|trigger|triggers|triggered|triggering|prompt|prompts|prompted"
     r"|prompting|drove|drives|driven|pushed|lifted|cause|causes|caused|causing|undermine|undermines|undermined"
     r"|undermining|eroded|squeezed|curbed|helped|held back|forced|damaged|suffered from|stemmed from)\b",
