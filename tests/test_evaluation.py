@@ -108,6 +108,9 @@ def test_metrics_on_a_tiny_dataset(qa: QA, tmp_path: Path) -> None:
     assert report.answered_share == 1.0
     assert report.offtopic_abstained == 1.0 and report.abstention_accuracy == 1.0
     assert report.passages == 3 and report.mean_passage_words == pytest.approx(11.3, abs=0.1)
+    # q1 ("How do honey bees show ...") asks for a manner; "When did ..." and the others do not.
+    assert report.why_how_questions == 1 and report.why_how_answer_accuracy == 1.0
+    assert "why and how      1.000" in format_table(report)
 
 
 def test_unanswerable_questions_measure_abstention_and_every_answer_counts_for_calibration(

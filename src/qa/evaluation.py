@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from qa.answering.cues import asks_reason_or_manner
 from qa.answering.reliability import (
     ReliabilityBin,
     balanced_accuracy,
@@ -84,6 +85,8 @@ class Report:
     unanswerable_balanced_accuracy: float | None = None
     ece: float = 0.0
     reliability: list[ReliabilityBin] = field(default_factory=list)
+    why_how_questions: int = 0  # answerable questions asking for a reason or a manner (why, how, not how many)
+    why_how_answer_accuracy: float | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
@@ -180,6 +183,10 @@ def run(
         },
         min_confidence=qa.min_confidence,
     )
+    why_how = [o for o in outcomes if asks_reason_or_manner(o.question.question)]
+    if why_how:
+        report.why_how_questions = len(why_how)
+        report.why_how_answer_accuracy = round(sum(o.answer_right for o in why_how) / len(why_how), 4)
     everything = asked + off
     report.reliability = reliability_table([o.confidence for o in everything], [o.would_be_right for o in everything])
     report.ece = round(expected_calibration_error(report.reliability), 4)
@@ -215,6 +222,11 @@ def format_table(report: Report) -> str:
         f"article recall@5   {report.article_recall_at_5:.3f}",
         f"answer accuracy    {report.answer_accuracy:.3f}  (answered {report.answered_share:.3f})",
     ]
+    if report.why_how_answer_accuracy is not None:
+        lines.append(
+            f"  why and how      {report.why_how_answer_accuracy:.3f}  answer accuracy on the"
+            f" {report.why_how_questions} questions asking for a reason or a manner"
+        )
     if report.unanswerable_balanced_accuracy is not None:
         lines.append(
             f"unanswerable       {report.unanswerable_balanced_accuracy:.3f}  balanced accuracy (abstained on"
