@@ -42,6 +42,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_scorer import Example, answerability_figures, fold_of_titles, read_articles, read_questions
+
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 16
 
@@ -58,26 +61,12 @@ class Pair:
     features: np.ndarray  # question vector * sentence vector, |difference|, cosine, gap to the closest
 
 
-def figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """AUC, and at the threshold answering 0.85 of the answerable: withheld when not, balanced accuracy."""
-    from sklearn.metrics import roc_auc_score
-
-    threshold = np.quantile(p[y], 0.15)
-    answered, withheld = float((p[y] >= threshold).mean()), float((p[~y] < threshold).mean())
-    return {
-        "auc": round(float(roc_auc_score(y, p)), 3),
-        "answered_when_answerable": round(answered, 3),
-        "abstained_when_not": round(withheld, 3),
-        "balanced": round((answered + withheld) / 2, 3),
-    }
-
-
-def closest_pairs(data: Path, top: int, embedder: Any) -> tuple[list[dict[str, Any]], list[Pair]]:
+def closest_pairs(data: Path, top: int, embedder: Any) -> tuple[list[Example], list[Pair]]:
     """The questions, and for each its `top` closest sentences of its own article (closest first)."""
     from qa.text.sentences import sentence_spans
 
-    articles = {a["id"]: a for a in map(json.loads, (data / "articles.jsonl").read_text().splitlines())}
-    questions = [json.loads(line) for line in (data / "questions.jsonl").read_text().splitlines()]
+    articles = {a["id"]: a for a in read_articles(data)}
+    questions = read_questions(data)
     sentences: dict[str, tuple[list[str], np.ndarray]] = {}
     for article_id, article in sorted(articles.items()):
         text = article["text"]
@@ -86,10 +75,10 @@ def closest_pairs(data: Path, top: int, embedder: Any) -> tuple[list[dict[str, A
         sentences[article_id] = (found, embedder.encode(found))
     print(f"{len(articles)} articles' sentences encoded", file=sys.stderr, flush=True)
     pairs = []
-    for i, (q, vector) in enumerate(zip(questions, embedder.encode([q["question"] for q in questions]), strict=True)):
-        texts, vectors = sentences[q["article_id"]]
+    for i, (q, vector) in enumerate(zip(questions, embedder.encode([q.question for q in questions]), strict=True)):
+        texts, vectors = sentences[q.article_id]
         scores = vectors @ vector
-        answers = [a.lower() for a in q["answers"]] if q["answerable"] else []
+        answers = [a.lower() for a in q.answers] if q.answerable else []
         order = np.argsort(-scores, kind="stable")[:top]
         for rank, j in enumerate(order):
             text, cosine = texts[int(j)], float(scores[j])
@@ -100,18 +89,16 @@ def closest_pairs(data: Path, top: int, embedder: Any) -> tuple[list[dict[str, A
     return questions, pairs
 
 
-def fold_of_questions(questions: list[dict[str, Any]], folds: int, seed: int) -> np.ndarray:
-    """Each question's fold: articles shuffled by the seed, dealt round the folds."""
-    titles = sorted({q["article_id"] for q in questions})
-    random.Random(seed).shuffle(titles)
-    fold_of = {t: i % folds for i, t in enumerate(titles)}
-    return np.array([fold_of[q["article_id"]] for q in questions])
+def fold_of_questions(questions: list[Example], folds: int, seed: int) -> np.ndarray:
+    """Each question's fold: its article's, articles dealt round the folds as bench/train_scorer.py deals them."""
+    fold_of = fold_of_titles([q.article_id for q in questions], folds, seed)
+    return np.array([fold_of[q.article_id.strip().lower()] for q in questions])
 
 
-def tokenize(tokenizer: Any, questions: list[dict[str, Any]], batch: list[Pair], max_length: int = 128) -> Any:
+def tokenize(tokenizer: Any, questions: list[Example], batch: list[Pair], max_length: int = 128) -> Any:
     """A batch of pairs "question [SEP] sentence" as the model's input (the sentence cut first if too long)."""
     return tokenizer(
-        [questions[p.question]["question"] for p in batch],
+        [questions[p.question].question for p in batch],
         [p.sentence for p in batch],
         padding=True,
         truncation="only_second",
@@ -120,7 +107,7 @@ def tokenize(tokenizer: Any, questions: list[dict[str, Any]], batch: list[Pair],
     )
 
 
-def read_frozen(questions: list[dict[str, Any]], pairs: list[Pair], fold: np.ndarray, model: Any) -> np.ndarray:
+def read_frozen(questions: list[Example], pairs: list[Pair], fold: np.ndarray, model: Any) -> np.ndarray:
     """Out-of-fold probabilities from a logistic regression on the frozen model's outputs for the closest pair."""
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -138,7 +125,7 @@ def read_frozen(questions: list[dict[str, Any]], pairs: list[Pair], fold: np.nda
             if first % 1024 == 0:
                 print(f"{first}/{len(closest)} pairs read", file=sys.stderr, flush=True)
     x = np.concatenate(rows)
-    y = np.array([q["answerable"] for q in questions])
+    y = np.array([q.answerable for q in questions])
     p = np.zeros(len(y))
     for k in sorted(set(fold.tolist())):
         train, test = fold != k, fold == k
@@ -164,9 +151,7 @@ def vector_head(pairs: list[Pair], fold: np.ndarray) -> np.ndarray:
     return logits
 
 
-def fine_tune(
-    questions: list[dict[str, Any]], train: list[Pair], model: Any, epochs: float, seed: int
-) -> tuple[Any, Any]:
+def fine_tune(questions: list[Example], train: list[Pair], model: Any, epochs: float, seed: int) -> tuple[Any, Any]:
     """The packaged transformer plus a linear output on [CLS], trained on `train` (a copy: the model is kept)."""
     import copy
 
@@ -207,9 +192,7 @@ def fine_tune(
     return encoder, head
 
 
-def read_pairs(
-    questions: list[dict[str, Any]], pairs: list[Pair], tokenizer: Any, encoder: Any, head: Any
-) -> list[float]:
+def read_pairs(questions: list[Example], pairs: list[Pair], tokenizer: Any, encoder: Any, head: Any) -> list[float]:
     """The fine-tuned reader's log-odds for each pair."""
     import torch
 
@@ -222,9 +205,9 @@ def read_pairs(
     return out
 
 
-def best_pairs(questions: list[dict[str, Any]], pairs: list[Pair], logits: list[float], name: str) -> dict[str, Any]:
+def best_pairs(questions: list[Example], pairs: list[Pair], logits: list[float], name: str) -> dict[str, Any]:
     """Figures for each question's best pair by `logits`: as answerability, and as the sentence that leads."""
-    y = np.array([q["answerable"] for q in questions])
+    y = np.array([q.answerable for q in questions])
     best = np.full(len(questions), -np.inf)
     best_holds, closest_holds, any_holds = (np.zeros(len(questions), dtype=bool) for _ in range(3))
     for p, logit in zip(pairs, logits, strict=True):
@@ -233,14 +216,14 @@ def best_pairs(questions: list[dict[str, Any]], pairs: list[Pair], logits: list[
         closest_holds[p.question] |= p.rank == 0 and p.holds_answer
         any_holds[p.question] |= p.holds_answer
     return {
-        name: figures(y, best),
+        name: answerability_figures(y, best),
         "answer in the best pair": round(float(best_holds[y].mean()), 3),
         "answer in the closest sentence": round(float(closest_holds[y].mean()), 3),
         "answer in any of the pairs": round(float(any_holds[y].mean()), 3),
     }
 
 
-def cost_of_reading(questions: list[dict[str, Any]], pairs: list[Pair], model: Any) -> dict[str, float]:
+def cost_of_reading(questions: list[Example], pairs: list[Pair], model: Any) -> dict[str, float]:
     """Median milliseconds to encode a question alone and to read it with its closest sentence (one pair)."""
     import torch
 
@@ -250,7 +233,7 @@ def cost_of_reading(questions: list[dict[str, Any]], pairs: list[Pair], model: A
     pair: list[float] = []
     with torch.inference_mode():
         for p in closest:
-            question = questions[p.question]["question"]
+            question = questions[p.question].question
             for texts, times in (((question,), alone), ((question, p.sentence), pair)):
                 encoded = tokenizer(*[[t] for t in texts], truncation=True, max_length=128, return_tensors="pt")
                 started = time.perf_counter()
@@ -282,11 +265,11 @@ def main() -> None:
     top = 10 if args.vector_head else args.top if args.fine_tune else 1
     questions, pairs = closest_pairs(args.data, top, embedder)
     fold = fold_of_questions(questions, args.folds, args.seed)
-    y = np.array([q["answerable"] for q in questions])
+    y = np.array([q.answerable for q in questions])
     cosine = np.array([p.cosine for p in pairs if p.rank == 0])
-    result: dict[str, Any] = {"cosine of the closest sentence": figures(y, cosine)}
+    result: dict[str, Any] = {"cosine of the closest sentence": answerability_figures(y, cosine)}
     if not (args.fine_tune or args.vector_head):
-        result["pair read by the model (frozen)"] = figures(y, read_frozen(questions, pairs, fold, model))
+        result["pair read by the model (frozen)"] = answerability_figures(y, read_frozen(questions, pairs, fold, model))
     else:
         if args.vector_head:
             name, logits = f"a head on the stored vectors (best of {top})", vector_head(pairs, fold).tolist()
