@@ -2,7 +2,7 @@
 through the packaged model tell answerable questions from unanswerable ones better than their cosine?
 
     python bench/pair_reading.py                                # frozen model, 4 folds by article (~5 min)
-    python bench/pair_reading.py --vector-head                  # a head on the stored vectors (~3 min)
+    python bench/pair_reading.py --vector-head                  # a head on the model's vectors (~3 min)
     python bench/pair_reading.py --fine-tune --folds 2          # a reader fine-tuned here (~35 min on 2 cores)
     python bench/pair_reading.py --fine-tune --folds 2 --epochs 1 --top 3 --json
 
@@ -248,7 +248,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--fine-tune", action="store_true", help="train a cross-encoder on the training folds")
-    parser.add_argument("--vector-head", action="store_true", help="a logistic head on the stored vectors")
+    parser.add_argument("--vector-head", action="store_true", help="a logistic head on the model's vectors")
     parser.add_argument("--epochs", type=float, default=2.0, help="passes over the training pairs (--fine-tune)")
     parser.add_argument("--top", type=int, default=3, help="closest sentences read per question (--fine-tune)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -272,7 +272,7 @@ def main() -> None:
         result["pair read by the model (frozen)"] = answerability_figures(y, read_frozen(questions, pairs, fold, model))
     else:
         if args.vector_head:
-            name, logits = f"a head on the stored vectors (best of {top})", vector_head(pairs, fold).tolist()
+            name, logits = f"a head on the model's vectors (best of {top})", vector_head(pairs, fold).tolist()
         else:
             name, logits = f"pair read by a reader fine-tuned here (best of {top})", [0.0] * len(pairs)
             for k in range(args.folds):
